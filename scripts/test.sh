@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test: starts (installing if needed) the private MariaDB and the
+# local S3 server, points the tests at them, runs `cargo test --release "$@"`,
+# and stops the services it started, whether the tests pass or fail.
+#
+#   scripts/test.sh                          # all tests
+#   scripts/test.sh --all-targets -- --test-threads=2
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+command -v cargo >/dev/null || { echo "test.sh: cargo not found" >&2; exit 1; }
+
+# Services a developer already had running are left running afterwards;
+# the ones this run starts are stopped on any exit.
+started=()
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+    local s
+    for s in ${started[@]+"${started[@]}"}; do
+        "scripts/$s.sh" stop || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for s in dev-db s3-server; do
+    "scripts/$s.sh" status >/dev/null || started+=("$s")
+    "scripts/$s.sh" start >/dev/null
+done
+
+DATABASE_URL="$(scripts/dev-db.sh url)"
+export DATABASE_URL
+export KMDB_TEST_DATABASE_URL="$DATABASE_URL"
+KMDB_TEST_S3_ENDPOINT="$(scripts/s3-server.sh url)"
+export KMDB_TEST_S3_ENDPOINT
+# moto accepts any credentials; the AWS SDK just needs some to sign with.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+
+# Not exec: the EXIT trap must still run. set -e would skip saving the code.
+rc=0
+cargo test --release "$@" || rc=$?
+exit "$rc"

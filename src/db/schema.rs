@@ -1,0 +1,213 @@
+//! Schema: numbered migrations, the database's identity token, filters,
+//! partitions and the bookkeeping of imports.
+
+use std::collections::HashSet;
+
+use anyhow::{bail, Context, Result};
+use mysql::prelude::Queryable;
+use mysql::Conn;
+
+use super::{exec, Flavor};
+use crate::partition::{self, Day, PartitionMap};
+use crate::tsv::Table;
+
+/// The SQL files of `migrations/`, applied in order and recorded.
+const MIGRATIONS: &[(u32, &str, &str)] = &[(
+    1,
+    "create_tables",
+    include_str!("../../migrations/0001_create_tables.sql"),
+)];
+
+/// Creates or upgrades the schema; returns the versions applied now.
+pub fn setup(conn: &mut Conn) -> Result<Vec<u32>> {
+    let flavor = Flavor::detect(conn)?;
+    exec(
+        conn,
+        "CREATE TABLE IF NOT EXISTS kmdb_migrations (
+            version INT NOT NULL PRIMARY KEY,
+            name VARCHAR(255) NOT NULL,
+            applied_at DATETIME NOT NULL
+         ) ENGINE=InnoDB",
+        "creating kmdb_migrations",
+    )?;
+    let done: HashSet<u32> = conn
+        .query::<u32, _>("SELECT version FROM kmdb_migrations")?
+        .into_iter()
+        .collect();
+    let mut applied = Vec::new();
+    for &(version, name, sql) in MIGRATIONS {
+        if done.contains(&version) {
+            continue;
+        }
+        let sql = sql.replace("{NAME}", flavor.name_collation());
+        for statement in statements(&sql) {
+            exec(conn, statement, &format!("applying migration {version:04}_{name}"))?;
+        }
+        conn.exec_drop(
+            "INSERT INTO kmdb_migrations(version, name, applied_at) VALUES(?, ?, UTC_TIMESTAMP())",
+            (version, name),
+        )?;
+        applied.push(version);
+    }
+    conn.query_drop(format!(
+        "INSERT IGNORE INTO kmdb_meta(name, value) VALUES('token', '{}')",
+        new_token()
+    ))?;
+    Ok(applied)
+}
+
+/// Splits a migration file into statements (no `;` inside literals there).
+fn statements(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(';')
+        .map(str::trim)
+        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
+}
+
+/// A fresh random token naming one database's contents.
+pub fn new_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.write_u32(std::process::id());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// Fails with "run `kmdb setup`" unless the schema is there and current.
+pub fn check(conn: &mut Conn) -> Result<()> {
+    let present: Option<String> = conn.query_first(
+        "SELECT table_name FROM information_schema.tables
+         WHERE table_schema = DATABASE() AND table_name = 'kmdb_migrations'",
+    )?;
+    if present.is_none() {
+        bail!("the database has no kmdb schema: run `kmdb setup` first");
+    }
+    let latest: Option<u32> = conn.query_first("SELECT MAX(version) FROM kmdb_migrations")?;
+    let want = MIGRATIONS.last().map(|m| m.0);
+    if latest < want {
+        bail!("the database schema is out of date: run `kmdb setup` to upgrade it");
+    }
+    Ok(())
+}
+
+/// The database's identity token (see `kmdb setup`).
+pub fn token(conn: &mut Conn) -> Result<String> {
+    conn.query_first("SELECT value FROM kmdb_meta WHERE name = 'token'")?
+        .context("the database has no kmdb token: run `kmdb setup`")
+}
+
+pub fn set_token(conn: &mut Conn, token: &str) -> Result<()> {
+    conn.exec_drop(
+        "REPLACE INTO kmdb_meta(name, value) VALUES('token', ?)",
+        (token,),
+    )?;
+    Ok(())
+}
+
+/// The three filter tables of SPEC §4, as read at the start of an import.
+#[derive(Default, Debug)]
+pub struct Filters {
+    pub ignored_users: Vec<String>,
+    pub whitelisted_events: HashSet<String>,
+    pub blacklisted_properties: HashSet<String>,
+}
+
+pub fn filters(conn: &mut Conn) -> Result<Filters> {
+    let mut read = |table: &str| -> Result<Vec<String>> {
+        conn.query::<String, _>(format!("SELECT name FROM {table} ORDER BY name"))
+            .with_context(|| format!("reading filter table {table}"))
+    };
+    Ok(Filters {
+        ignored_users: read("ignored_users")?,
+        whitelisted_events: read("whitelisted_events")?.into_iter().collect(),
+        blacklisted_properties: read("blacklisted_properties")?.into_iter().collect(),
+    })
+}
+
+/// The partitions of `table`, in order.
+pub fn partitions(conn: &mut Conn, table: Table) -> Result<PartitionMap> {
+    let rows: Vec<(Option<String>, Option<String>)> = conn.exec(
+        "SELECT partition_name, partition_description FROM information_schema.partitions
+         WHERE table_schema = DATABASE() AND table_name = ?
+         ORDER BY partition_ordinal_position",
+        (table.name(),),
+    )?;
+    let rows: Vec<(String, String)> = rows
+        .into_iter()
+        .filter_map(|(n, d)| Some((n?, d.unwrap_or_default())))
+        .collect();
+    PartitionMap::from_descriptions(&rows)
+}
+
+/// Adds the planned partitions past each table's last bound. Returns the
+/// number of partitions added per table.
+pub fn extend_partitions(conn: &mut Conn, bounds: &[Day]) -> Result<usize> {
+    let mut added = 0;
+    for table in Table::ALL {
+        let map = partitions(conn, table)?;
+        if map.name(map.len() - 1) != partition::LAST {
+            bail!(
+                "table {} is not partitioned the way kmdb expects (no {} partition): \
+                 was it created by `kmdb setup`?",
+                table.name(),
+                partition::LAST
+            );
+        }
+        let last = map.last_bound();
+        let new: Vec<Day> = bounds
+            .iter()
+            .copied()
+            .filter(|&b| last.is_none_or(|l| b > l))
+            .collect();
+        if map.len() + new.len() > partition::MAX_PARTITIONS {
+            bail!(
+                "table {} would have {} partitions; the server allows at most {}",
+                table.name(),
+                map.len() + new.len(),
+                partition::MAX_PARTITIONS
+            );
+        }
+        if new.is_empty() {
+            continue;
+        }
+        exec(
+            conn,
+            &partition::extend_sql(table.name(), &new),
+            &format!("adding partitions to {}", table.name()),
+        )?;
+        added = new.len();
+    }
+    Ok(added)
+}
+
+/// Row counts of the data tables.
+pub fn counts(conn: &mut Conn) -> Result<Vec<(&'static str, u64)>> {
+    let mut out = Vec::new();
+    for table in ["events", "properties", "aliases", "users", "keys"] {
+        let n: u64 = conn
+            .query_first(format!("SELECT COUNT(*) FROM `{table}`"))?
+            .unwrap_or(0);
+        out.push((table, n));
+    }
+    Ok(out)
+}
+
+/// Empties the data tables and the import history, keeping the filters, and
+/// gives the database a new token.
+pub fn flush(conn: &mut Conn) -> Result<String> {
+    for table in ["events", "properties", "aliases", "users", "keys", "kmdb_imports"] {
+        exec(conn, &format!("TRUNCATE TABLE `{table}`"), &format!("emptying {table}"))?;
+    }
+    let token = new_token();
+    set_token(conn, &token)?;
+    Ok(token)
+}

@@ -1,0 +1,224 @@
+//! Time partitions of `events`, `properties` and `aliases`: the plan of
+//! `kmdb partition`, and the map from a row's `t` to its partition. Pure.
+
+use anyhow::{bail, Context, Result};
+
+use crate::tsv::datetime;
+
+/// Partitions per table MySQL 8 and MariaDB 10.11 allow.
+pub const MAX_PARTITIONS: usize = 8192;
+
+/// Name of the catch-all partition holding everything past the plan.
+pub const LAST: &str = "pLast";
+
+/// A calendar day, as days since 1970-01-01.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day(pub i64);
+
+impl Day {
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Result<Day> {
+        let bad = || format!("{s:?} is not a date of the form YYYY-MM-DD");
+        let parts: Vec<&str> = s.trim().split('-').collect();
+        if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
+            bail!(bad());
+        }
+        let num = |p: &str| p.parse::<i64>().with_context(bad);
+        let (y, m, d) = (num(parts[0])?, num(parts[1])?, num(parts[2])?);
+        let day = Day(days_from_civil(y, m, d));
+        if !(1970..=9999).contains(&y) || day.to_string() != s.trim() {
+            bail!(bad());
+        }
+        Ok(day)
+    }
+
+    /// `YYYY-MM-DD 00:00:00`, the text MySQL compares against.
+    pub fn midnight(self) -> [u8; 19] {
+        datetime(self.0 * 86_400)
+    }
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ts = self.midnight();
+        f.write_str(std::str::from_utf8(&ts[..10]).expect("ascii"))
+    }
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Name of the partition holding rows before `bound`: `pYYYYMMDD`.
+pub fn name_for(bound: Day) -> String {
+    format!("p{}", bound.to_string().replace('-', ""))
+}
+
+/// Upper bounds of the planned partitions: the first holds everything before
+/// `min + days`, the last planned one ends on or after `max`; `pLast` follows.
+pub fn plan(min: Day, max: Day, days: u32) -> Result<Vec<Day>> {
+    if days == 0 {
+        bail!("--days-per-partition must be at least 1");
+    }
+    if max <= min {
+        bail!("--max-date ({max}) must be after --min-date ({min})");
+    }
+    let count = ((max.0 - min.0) as usize).div_ceil(days as usize);
+    if count + 1 > MAX_PARTITIONS {
+        bail!(
+            "{min} .. {max} in {days}-day partitions needs {} partitions per table; \
+             the server allows at most {MAX_PARTITIONS}: use a larger --days-per-partition",
+            count + 1
+        );
+    }
+    Ok((1..=count as i64)
+        .map(|i| Day(min.0 + i * days as i64))
+        .collect())
+}
+
+/// SQL that splits `pLast` of `table` into the partitions of `bounds` (all
+/// after the table's current last bound) followed by a new `pLast`.
+pub fn extend_sql(table: &str, bounds: &[Day]) -> String {
+    let mut parts: Vec<String> = bounds
+        .iter()
+        .map(|&b| {
+            format!(
+                "PARTITION {} VALUES LESS THAN ('{b}')",
+                name_for(b)
+            )
+        })
+        .collect();
+    parts.push(format!("PARTITION {LAST} VALUES LESS THAN (MAXVALUE)"));
+    format!(
+        "ALTER TABLE `{table}` REORGANIZE PARTITION {LAST} INTO ({})",
+        parts.join(", ")
+    )
+}
+
+/// The partitions of one table, in order, with their upper bounds.
+#[derive(Clone, Debug)]
+pub struct PartitionMap {
+    names: Vec<String>,
+    /// Upper bound of each partition; `None` for MAXVALUE.
+    bounds: Vec<Option<[u8; 19]>>,
+}
+
+impl PartitionMap {
+    /// A table without partitions: one unnamed slot.
+    pub fn unpartitioned() -> PartitionMap {
+        PartitionMap {
+            names: vec![String::new()],
+            bounds: vec![None],
+        }
+    }
+
+    /// From `(PARTITION_NAME, PARTITION_DESCRIPTION)` rows in ordinal order,
+    /// e.g. `("p20140108", "'2014-01-08 00:00:00'")` or `("pLast", "MAXVALUE")`.
+    pub fn from_descriptions(rows: &[(String, String)]) -> Result<PartitionMap> {
+        if rows.is_empty() {
+            return Ok(PartitionMap::unpartitioned());
+        }
+        let mut map = PartitionMap {
+            names: Vec::new(),
+            bounds: Vec::new(),
+        };
+        for (name, desc) in rows {
+            let desc = desc.trim().trim_matches('\'');
+            let bound = if desc.eq_ignore_ascii_case("MAXVALUE") {
+                None
+            } else {
+                let mut b = *b"0000-00-00 00:00:00";
+                match desc.len() {
+                    19 => b.copy_from_slice(desc.as_bytes()),
+                    10 => b[..10].copy_from_slice(desc.as_bytes()),
+                    _ => bail!("partition {name} has a bound kmdb cannot read: {desc}"),
+                }
+                Some(b)
+            };
+            map.names.push(name.clone());
+            map.bounds.push(bound);
+        }
+        Ok(map)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Partition name (empty for an unpartitioned table).
+    pub fn name(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
+    /// The last bounded partition's bound, if any.
+    pub fn last_bound(&self) -> Option<Day> {
+        self.bounds.iter().rev().flatten().next().and_then(|b| {
+            Day::parse(std::str::from_utf8(&b[..10]).ok()?).ok()
+        })
+    }
+
+    /// Index of the partition a row with time `t` belongs to; rows past the
+    /// last bound go to the last partition.
+    pub fn locate(&self, t: &[u8; 19]) -> usize {
+        let i = self
+            .bounds
+            .partition_point(|b| matches!(b, Some(b) if b <= t));
+        i.min(self.names.len() - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip() {
+        for s in ["1970-01-01", "2014-01-01", "2016-02-29", "9999-12-31"] {
+            assert_eq!(Day::parse(s).unwrap().to_string(), s);
+        }
+        for bad in ["2014-13-01", "2015-02-29", "14-01-01", "2014/01/01", "1969-12-31"] {
+            assert!(Day::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plan_covers_range() {
+        let p = plan(Day::parse("2014-01-01").unwrap(), Day::parse("2014-01-20").unwrap(), 7).unwrap();
+        let names: Vec<String> = p.iter().map(|&d| name_for(d)).collect();
+        assert_eq!(names, ["p20140108", "p20140115", "p20140122"]);
+    }
+
+    #[test]
+    fn plan_refuses_too_many_partitions() {
+        let err = plan(Day::parse("1970-01-01").unwrap(), Day::parse("2000-01-01").unwrap(), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 8192"), "{err}");
+    }
+
+    #[test]
+    fn locate_rows() {
+        let rows = vec![
+            ("p20140108".to_string(), "'2014-01-08 00:00:00'".to_string()),
+            ("p20140115".to_string(), "'2014-01-15 00:00:00'".to_string()),
+            ("pLast".to_string(), "MAXVALUE".to_string()),
+        ];
+        let m = PartitionMap::from_descriptions(&rows).unwrap();
+        assert_eq!(m.locate(b"1970-01-01 00:00:00"), 0);
+        assert_eq!(m.locate(b"2014-01-07 23:59:59"), 0);
+        assert_eq!(m.locate(b"2014-01-08 00:00:00"), 1);
+        assert_eq!(m.locate(b"2014-01-15 00:00:00"), 2);
+        assert_eq!(m.locate(b"9999-12-31 23:59:59"), 2);
+        assert_eq!(m.last_bound(), Some(Day::parse("2014-01-15").unwrap()));
+    }
+}

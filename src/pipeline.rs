@@ -1,0 +1,484 @@
+//! `kmdb import`: wires the stages. A first pass reads only the aliases and
+//! settles the identity groups; a second pass parses every line on rayon
+//! workers, resolves rows on one thread in input order, writes TSV batches
+//! and loads them on parallel MySQL sessions while later files are parsed.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use mysql::prelude::Queryable;
+use mysql::Conn;
+use rayon::prelude::*;
+
+use crate::db::{self, load, schema, DatabaseUrl, InfileAllowlist};
+use crate::identity::Ident;
+use crate::progress::{Bar, Mode, Progress};
+use crate::report::{Accounting, RejectsFile};
+use crate::resolve::{self, parse_chunk, Catchup, Resolver};
+use crate::source::{self, Chunk, RevisionFile};
+use crate::state::{Snapshot, StateStore};
+use crate::tsv::{escape_into, Table, TsvFile, TsvWriter};
+
+/// Everything an import needs, validated.
+#[derive(Debug, Clone)]
+pub struct ImportPlan {
+    pub source: PathBuf,
+    pub database: DatabaseUrl,
+    pub state: PathBuf,
+    pub work_dir: PathBuf,
+    pub min_revision: Option<u64>,
+    pub max_revision: Option<u64>,
+    pub jobs: usize,
+    pub load_sessions: usize,
+    pub progress: Mode,
+    /// Bytes of input per parse task.
+    pub chunk_size: usize,
+    /// Bytes of rows per TSV file.
+    pub batch_bytes: usize,
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportResult {
+    pub accounting: Accounting,
+    pub revisions: Vec<u64>,
+    pub rejects_file: Option<PathBuf>,
+    pub import_id: Option<u64>,
+}
+
+/// Error text used when a stage stops because another one failed first.
+const STOPPED: &str = "stopped because another stage failed";
+
+pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
+    let started = Instant::now();
+    let allow = Arc::new(InfileAllowlist::default());
+    let mut conn = db::connect(&plan.database, Some(allow.clone()))?;
+    schema::check(&mut conn)?;
+    db::check_local_infile(&mut conn)?;
+    let mut state = StateStore::open(&plan.state)?;
+    check_token(&mut conn, &state)?;
+    let filters = schema::filters(&mut conn)?;
+
+    let export = source::local::list(&plan.source)?;
+    if let Some(summary) = describe(export.index_csv.as_deref(), export.status_csv.as_deref()) {
+        progress.log(&summary);
+    }
+    let done: HashSet<u64> = state.imported_revisions()?.into_iter().collect();
+    let files: Vec<RevisionFile> = export
+        .files
+        .into_iter()
+        .filter(|f| plan.min_revision.is_none_or(|m| f.revision >= m))
+        .filter(|f| plan.max_revision.is_none_or(|m| f.revision <= m))
+        .filter(|f| !done.contains(&f.revision))
+        .collect();
+    if files.is_empty() {
+        progress.log("nothing to import: every revision in range is already imported");
+        return Ok(ImportResult::default());
+    }
+    progress.log(&format!(
+        "importing {} revision file(s), {} .. {}",
+        files.len(),
+        files[0].revision,
+        files[files.len() - 1].revision
+    ));
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.jobs)
+        .build()
+        .context("starting worker threads")?;
+    let mut snap = state.load()?;
+    for name in &filters.ignored_users {
+        snap.identities.intern(name);
+    }
+    let before: Vec<Ident> = snap.identities.canonicals();
+
+    // Pass 1: the links, in input order.
+    let total_bytes: u64 = files.iter().map(|f| f.size).sum();
+    let bar = progress.bytes("aliases", total_bytes);
+    let read = AtomicU64::new(0);
+    let mut unapplied = HashSet::new();
+    let pass1 = stream_chunks(&files, plan, &pool, &read, &bar, resolve::chunk_aliases, |(rev, links)| {
+        resolve::apply_links(&mut snap.identities, rev, links, &mut unapplied);
+        Ok(())
+    });
+    finish_bar(&bar, &pass1);
+    pass1?;
+
+    // Rows of earlier imports follow this import's merges and ignores.
+    let catchup = resolve::catchup(&mut snap, &before, &filters);
+    apply_catchup(&mut conn, &catchup)?;
+
+    // Pass 2: rows.
+    let tsv_dir = plan.work_dir.join("tsv");
+    let maps = [
+        schema::partitions(&mut conn, Table::Events)?,
+        schema::partitions(&mut conn, Table::Properties)?,
+        schema::partitions(&mut conn, Table::Aliases)?,
+    ];
+    let writer = TsvWriter::new(&tsv_dir, maps, plan.batch_bytes, plan.batch_bytes * 8)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let rejects_path = plan.work_dir.join(format!("rejects-{stamp}.tsv"));
+    let rejects = RejectsFile::new(&rejects_path);
+    let mut resolver = Resolver::new(&mut snap, &filters, unapplied, writer, rejects);
+
+    let bar = progress.bytes("rows", total_bytes);
+    let load_bar = progress.rows("load", 0);
+    let read = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let loaded = AtomicU64::new(0);
+    let (file_tx, file_rx) = bounded::<TsvFile>(plan.load_sessions * 4);
+    let pass2 = thread::scope(|s| {
+        let loaders: Vec<_> = (0..plan.load_sessions)
+            .map(|_| {
+                let rx = file_rx.clone();
+                let (allow, failed, loaded, load_bar) = (&allow, &failed, &loaded, &load_bar);
+                s.spawn(move || {
+                    let r = load_files(plan, allow, rx, loaded, load_bar);
+                    if r.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    r
+                })
+            })
+            .collect();
+        drop(file_rx);
+        let send = |files: Vec<TsvFile>, tx: &Sender<TsvFile>| -> Result<()> {
+            for f in files {
+                allow.allow(&f.path);
+                load_bar.inc_length(f.rows);
+                tx.send(f).map_err(|_| anyhow!(STOPPED))?;
+            }
+            Ok(())
+        };
+        let parsed = stream_chunks(&files, plan, &pool, &read, &bar, parse_chunk, |chunk| {
+            if failed.load(Ordering::SeqCst) {
+                bail!(STOPPED);
+            }
+            let files = resolver.consume(chunk)?;
+            send(files, &file_tx)
+        });
+        let finished = parsed.and_then(|_| {
+            let files = resolver.writer.finish()?;
+            send(files, &file_tx)
+        });
+        finish_bar(&bar, &finished);
+        drop(file_tx);
+        let mut result = finished;
+        for l in loaders {
+            let r = l.join().map_err(|_| anyhow!("a load session panicked"))?;
+            result = first_error(result, r);
+        }
+        result
+    });
+    finish_bar(&load_bar, &pass2);
+    pass2?;
+    resolver.rejects.finish()?;
+    let accounting = resolver.total.clone();
+    let revisions = std::mem::take(&mut resolver.revisions);
+    let rejects_file = resolver.rejects.path().map(|p| p.to_owned());
+    drop(resolver);
+    debug_assert!(accounting.balances());
+
+    // Keys and users, then the bookkeeping.
+    load_keys(&mut conn, &allow, plan, &snap)?;
+    load_users(&mut conn, &allow, plan, &mut snap, &before)?;
+    let import_id = record_import(&mut conn, plan, &accounting, &revisions, rejects_file.as_deref(), started)?;
+    state.commit(&mut snap, &revisions, import_id)?;
+    Ok(ImportResult {
+        accounting,
+        revisions: revisions.iter().map(|r| r.0).collect(),
+        rejects_file,
+        import_id: Some(import_id),
+    })
+}
+
+fn finish_bar<T>(bar: &Bar, result: &Result<T>) {
+    match result {
+        Ok(_) => bar.finish(),
+        Err(_) => bar.abandon(),
+    }
+}
+
+/// Keeps the error that caused the others.
+fn first_error(a: Result<()>, b: Result<()>) -> Result<()> {
+    match (a, b) {
+        (Err(a), Err(b)) if a.to_string() == STOPPED => Err(b),
+        (Err(a), _) => Err(a),
+        (Ok(()), b) => b,
+    }
+}
+
+/// Reads `files` in order on a reader thread, maps chunks with `parse` on the
+/// pool (batches keep input order), and hands results to `consume` on the
+/// calling thread's helper, in order.
+fn stream_chunks<T, P, C>(
+    files: &[RevisionFile],
+    plan: &ImportPlan,
+    pool: &rayon::ThreadPool,
+    read: &AtomicU64,
+    bar: &Bar,
+    parse: P,
+    mut consume: C,
+) -> Result<()>
+where
+    T: Send,
+    P: Fn(Chunk) -> T + Sync,
+    C: FnMut(T) -> Result<()> + Send,
+{
+    let batch = plan.jobs.max(1) * 2;
+    thread::scope(|s| {
+        let (chunk_tx, chunk_rx) = bounded::<Chunk>(batch * 2);
+        let reader = s.spawn(move || -> Result<()> {
+            for file in files {
+                source::for_each_chunk(file, plan.chunk_size, read, |c| {
+                    chunk_tx.send(c).map_err(|_| anyhow!(STOPPED))
+                })?;
+            }
+            Ok(())
+        });
+        let (out_tx, out_rx) = bounded::<Vec<T>>(2);
+        let consumer = s.spawn(move || -> Result<()> {
+            for results in out_rx {
+                for r in results {
+                    consume(r)?;
+                }
+            }
+            Ok(())
+        });
+        let parsing = (|| -> Result<()> {
+            while let Some(chunks) = next_batch(&chunk_rx, batch) {
+                let results: Vec<T> = pool.install(|| chunks.into_par_iter().map(&parse).collect());
+                bar.set(read.load(Ordering::Relaxed));
+                out_tx.send(results).map_err(|_| anyhow!(STOPPED))?;
+            }
+            Ok(())
+        })();
+        drop(out_tx);
+        drop(chunk_rx);
+        let consumed = consumer.join().map_err(|_| anyhow!("the row writer panicked"))?;
+        let reading = reader.join().map_err(|_| anyhow!("the file reader panicked"))?;
+        bar.set(read.load(Ordering::Relaxed));
+        first_error(first_error(consumed, reading), parsing)
+    })
+}
+
+/// Up to `n` chunks: waits for the first, takes what is ready up to `n`.
+fn next_batch(rx: &Receiver<Chunk>, n: usize) -> Option<Vec<Chunk>> {
+    let first = rx.recv().ok()?;
+    let mut out = vec![first];
+    while out.len() < n {
+        match rx.recv() {
+            Ok(c) => out.push(c),
+            Err(_) => break,
+        }
+    }
+    Some(out)
+}
+
+/// One load session: loads files as they come, deleting each once loaded.
+fn load_files(
+    plan: &ImportPlan,
+    allow: &Arc<InfileAllowlist>,
+    rx: Receiver<TsvFile>,
+    loaded: &AtomicU64,
+    bar: &Bar,
+) -> Result<()> {
+    let mut conn = db::connect(&plan.database, Some(allow.clone()))?;
+    for file in rx {
+        load::load(&mut conn, &file)?;
+        allow.revoke(&file.path);
+        std::fs::remove_file(&file.path).ok();
+        loaded.fetch_add(file.rows, Ordering::Relaxed);
+        bar.inc(file.rows);
+    }
+    Ok(())
+}
+
+/// Refuses a state store that belongs to another database, or an empty
+/// state store for a database that already holds imported rows.
+fn check_token(conn: &mut Conn, state: &StateStore) -> Result<()> {
+    let db_token = schema::token(conn)?;
+    match state.meta("database_token")? {
+        Some(t) if t == db_token => Ok(()),
+        Some(_) => bail!(
+            "state store {} belongs to another database, or this database was flushed or \
+             recreated without it: use the state file of this database, or start over with \
+             `kmdb flush --yes` (which empties the data tables and this state store)",
+            state.path().display()
+        ),
+        None => {
+            let rows: Option<u64> = conn.query_first("SELECT COUNT(*) FROM kmdb_imports")?;
+            if rows.unwrap_or(0) > 0 || state.identity_count()? > 0 {
+                bail!(
+                    "state store {} is new but the database already holds imported data: \
+                     pass the state file it was loaded with (--state), or start over with \
+                     `kmdb flush --yes`",
+                    state.path().display()
+                );
+            }
+            state.set_meta("database_token", &db_token)
+        }
+    }
+}
+
+/// Re-points and deletes rows of earlier imports (SPEC §4, §5).
+fn apply_catchup(conn: &mut Conn, c: &Catchup) -> Result<()> {
+    if !c.drop_users.is_empty() {
+        let ids: Vec<u64> = c.drop_users.iter().copied().collect();
+        for part in ids.chunks(1000) {
+            let list = part.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+            for table in ["events", "properties"] {
+                conn.query_drop(format!("DELETE FROM {table} WHERE user_id IN ({list})"))
+                    .with_context(|| format!("deleting rows of ignored users from {table}"))?;
+            }
+        }
+        for part in c.drop_names.chunks(500) {
+            let marks = vec!["?"; part.len()].join(",");
+            let params: Vec<mysql::Value> = part.iter().map(|n| n.as_str().into()).collect();
+            conn.exec_drop(format!("DELETE FROM users WHERE name IN ({marks})"), params.clone())
+                .context("deleting ignored users")?;
+            let both: Vec<mysql::Value> = params.iter().chain(params.iter()).cloned().collect();
+            conn.exec_drop(
+                format!("DELETE FROM aliases WHERE name1 IN ({marks}) OR name2 IN ({marks})"),
+                both,
+            )
+            .context("deleting aliases of ignored users")?;
+        }
+    }
+    if !c.remap.is_empty() {
+        conn.query_drop("CREATE TEMPORARY TABLE IF NOT EXISTS kmdb_remap (old_id BIGINT PRIMARY KEY, new_id BIGINT NOT NULL)")?;
+        conn.query_drop("TRUNCATE TABLE kmdb_remap")?;
+        let pairs: Vec<(u64, u64)> = c.remap.iter().map(|(&a, &b)| (a, b)).collect();
+        for part in pairs.chunks(1000) {
+            let values = part.iter().map(|(a, b)| format!("({a},{b})")).collect::<Vec<_>>().join(",");
+            conn.query_drop(format!("INSERT INTO kmdb_remap VALUES {values}"))?;
+        }
+        for table in ["events", "properties"] {
+            conn.query_drop(format!(
+                "UPDATE {table} x JOIN kmdb_remap r ON x.user_id = r.old_id SET x.user_id = r.new_id"
+            ))
+            .with_context(|| format!("re-pointing merged users' rows in {table}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads `rows` (already escaped TSV lines) into `table` with REPLACE.
+fn load_rows(conn: &mut Conn, allow: &InfileAllowlist, plan: &ImportPlan, table: &str, columns: &str, rows: &[u8]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let path = plan.work_dir.join(format!("{table}.tsv"));
+    std::fs::write(&path, rows).with_context(|| format!("writing {}", path.display()))?;
+    allow.allow(&path);
+    let sql = load::load_sql(&path, table, "", columns, "REPLACE");
+    let r = load::run_load(conn, &sql, &path);
+    allow.revoke(&path);
+    std::fs::remove_file(&path).ok();
+    r.map(|_| ())
+}
+
+fn load_keys(conn: &mut Conn, allow: &InfileAllowlist, plan: &ImportPlan, snap: &Snapshot) -> Result<()> {
+    let mut rows = Vec::new();
+    for (id, s) in snap.keys.since(snap.saved_keys) {
+        rows.extend_from_slice(format!("{id}\t").as_bytes());
+        escape_into(&mut rows, s.as_bytes());
+        rows.push(b'\n');
+    }
+    load_rows(conn, allow, plan, "keys", "id, string", &rows)
+}
+
+/// Writes the `users` rows that are new or whose canonical changed.
+fn load_users(conn: &mut Conn, allow: &InfileAllowlist, plan: &ImportPlan, snap: &mut Snapshot, before: &[Ident]) -> Result<()> {
+    let mut rows = Vec::new();
+    for i in 0..snap.stored.len() {
+        if !snap.stored[i] {
+            continue;
+        }
+        let id = i as Ident;
+        let canon = snap.identities.canonical(id);
+        let dirty = i >= before.len() || !snap.saved_stored.get(i).copied().unwrap_or(false) || before[i] != canon;
+        if !dirty {
+            continue;
+        }
+        rows.extend_from_slice(format!("{}\t", i + 1).as_bytes());
+        escape_into(&mut rows, snap.identities.name(id).as_bytes());
+        if canon == id {
+            rows.extend_from_slice(b"\t\\N\n");
+        } else {
+            rows.extend_from_slice(format!("\t{}\n", canon as u64 + 1).as_bytes());
+        }
+    }
+    load_rows(conn, allow, plan, "users", "id, name, alias_of", &rows)
+}
+
+fn record_import(
+    conn: &mut Conn,
+    plan: &ImportPlan,
+    a: &Accounting,
+    revisions: &[(u64, u64)],
+    rejects: Option<&std::path::Path>,
+    started: Instant,
+) -> Result<u64> {
+    let revs = match (revisions.first(), revisions.last()) {
+        (Some(f), Some(l)) if f.0 == l.0 => f.0.to_string(),
+        (Some(f), Some(l)) => format!("{}-{}", f.0, l.0),
+        _ => String::new(),
+    };
+    let secs = started.elapsed().as_secs();
+    let r = &a.rejected;
+    conn.exec_drop(
+        format!(
+            "INSERT INTO kmdb_imports(started_at, finished_at, source, revisions, `lines`, blank, events,
+               property_sets, aliases, rejected_bad_timestamp, rejected_empty, rejected_ignored_user,
+               rejected_malformed, rejected_no_identity, rejected_not_whitelisted,
+               rejected_numeric_alias, rejected_self_alias, rejects_file)
+             VALUES(UTC_TIMESTAMP() - INTERVAL {secs} SECOND, UTC_TIMESTAMP(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
+        mysql::Params::Positional(vec![
+            plan.source.display().to_string().into(),
+            revs.into(),
+            a.lines.into(),
+            a.blank.into(),
+            a.events.into(),
+            a.property_sets.into(),
+            a.aliases.into(),
+            r[0].into(),
+            r[1].into(),
+            r[2].into(),
+            r[3].into(),
+            r[4].into(),
+            r[5].into(),
+            r[6].into(),
+            r[7].into(),
+            rejects.map(|p| p.display().to_string()).into(),
+        ]),
+    )
+    .context("recording the import in kmdb_imports")?;
+    Ok(conn.last_insert_id())
+}
+
+/// One line on what KM's `index.csv` and `status.csv` say, if readable.
+pub fn describe(index_csv: Option<&str>, status_csv: Option<&str>) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(status) = status_csv {
+        let text: Vec<&str> = status.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        if !text.is_empty() {
+            parts.push(format!("status.csv: {}", text.join(" | ")));
+        }
+    }
+    if let Some(index) = index_csv {
+        let rows = index.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+        parts.push(format!("index.csv lists {rows} revision file(s) (KM receive times, not event times)"));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}

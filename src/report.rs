@@ -1,0 +1,139 @@
+//! The accounting of every line (SPEC §7) and the rejects file.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::record::Reject;
+use crate::tsv::escape_into;
+
+/// What became of every line of an import.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accounting {
+    pub lines: u64,
+    pub blank: u64,
+    pub events: u64,
+    pub property_sets: u64,
+    pub aliases: u64,
+    pub rejected: [u64; Reject::ALL.len()],
+}
+
+impl Accounting {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    /// `lines = blank + events + property_sets + aliases + rejected`.
+    pub fn balances(&self) -> bool {
+        self.lines
+            == self.blank + self.events + self.property_sets + self.aliases + self.rejected_total()
+    }
+
+    pub fn add(&mut self, other: &Accounting) {
+        self.lines += other.lines;
+        self.blank += other.blank;
+        self.events += other.events;
+        self.property_sets += other.property_sets;
+        self.aliases += other.aliases;
+        for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
+            *a += b;
+        }
+    }
+}
+
+impl fmt::Display for Accounting {
+    /// The table printed at the end of an import.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, n: u64| writeln!(f, "  {name:<26}{n:>14}");
+        row(f, "lines", self.lines)?;
+        row(f, "blank", self.blank)?;
+        row(f, "events", self.events)?;
+        row(f, "property_sets", self.property_sets)?;
+        row(f, "aliases", self.aliases)?;
+        row(f, "rejected", self.rejected_total())?;
+        for reason in Reject::ALL {
+            let n = self.rejected[reason.index()];
+            if n > 0 {
+                row(f, &format!("  {reason}"), n)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes each rejected line as `revision TAB line TAB reason TAB text`, the
+/// text escaped like the TSV files.
+pub struct RejectsFile {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+    line: Vec<u8>,
+}
+
+impl RejectsFile {
+    /// The file is created on the first reject.
+    pub fn new(path: &Path) -> RejectsFile {
+        RejectsFile {
+            path: path.to_owned(),
+            out: None,
+            line: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.out.as_ref().map(|_| self.path.as_path())
+    }
+
+    pub fn write(&mut self, revision: u64, line_no: u64, reason: Reject, raw: &[u8]) -> Result<()> {
+        if self.out.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let f = File::create(&self.path)
+                .with_context(|| format!("creating rejects file {}", self.path.display()))?;
+            let mut out = BufWriter::new(f);
+            out.write_all(b"revision\tline\treason\ttext\n")?;
+            self.out = Some(out);
+        }
+        self.line.clear();
+        write!(self.line, "{revision}\t{line_no}\t{reason}\t")?;
+        escape_into(&mut self.line, raw);
+        self.line.push(b'\n');
+        let out = self.out.as_mut().expect("opened above");
+        out.write_all(&self.line)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    pub fn finish(&mut self) -> Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            out.flush()
+                .with_context(|| format!("writing {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_lists_nonzero_reasons() {
+        let mut a = Accounting {
+            lines: 10,
+            blank: 1,
+            events: 5,
+            property_sets: 1,
+            aliases: 1,
+            ..Default::default()
+        };
+        a.rejected[Reject::Malformed.index()] = 2;
+        assert!(a.balances());
+        let text = a.to_string();
+        assert!(text.contains("malformed"), "{text}");
+        assert!(!text.contains("self_alias"), "{text}");
+    }
+}

@@ -1,0 +1,64 @@
+//! A local export: `DIR/revisions/N.json[.gz]` (or `DIR/N.json[.gz]`), with
+//! KM's `index.csv` and `status.csv` beside them when present.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::{revision_of, revisions_dir, RevisionFile};
+
+/// A listed local export.
+pub struct LocalExport {
+    pub files: Vec<RevisionFile>,
+    pub index_csv: Option<String>,
+    pub status_csv: Option<String>,
+}
+
+/// Lists the revision files of `dir` in numeric order.
+pub fn list(dir: &Path) -> Result<LocalExport> {
+    if !dir.is_dir() {
+        bail!("source {} does not exist or is not a directory", dir.display());
+    }
+    let revs = revisions_dir(dir);
+    let mut files = Vec::new();
+    let entries =
+        std::fs::read_dir(&revs).with_context(|| format!("listing {}", revs.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", revs.display()))?;
+        let name = entry.file_name();
+        let Some((revision, gzip)) = name.to_str().and_then(revision_of) else {
+            continue;
+        };
+        let meta = entry
+            .metadata()
+            .with_context(|| format!("reading {}", entry.path().display()))?;
+        if !meta.is_file() {
+            continue;
+        }
+        files.push(RevisionFile {
+            revision,
+            path: entry.path(),
+            gzip,
+            size: meta.len(),
+        });
+    }
+    files.sort_by_key(|f| (f.revision, f.gzip));
+    if let Some(w) = files.windows(2).find(|w| w[0].revision == w[1].revision) {
+        bail!(
+            "revision {} is there twice ({} and {}): keep one",
+            w[0].revision,
+            w[0].path.display(),
+            w[1].path.display()
+        );
+    }
+    if files.is_empty() {
+        bail!("no revision files (N.json or N.json.gz) in {}", revs.display());
+    }
+    super::check_revisions(&files)?;
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    Ok(LocalExport {
+        files,
+        index_csv: read("index.csv"),
+        status_csv: read("status.csv"),
+    })
+}

@@ -1,0 +1,252 @@
+//! Where revision files come from (a local directory or S3) and how their
+//! bytes are cut into chunks of whole lines.
+
+pub mod local;
+// pub mod s3; (arrives with the S3 source)
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use flate2::read::MultiGzDecoder;
+use memmap2::Mmap;
+
+/// Largest revision number: ids are `revision << 40 | n`.
+pub const MAX_REVISION: u64 = (1 << 23) - 1;
+
+/// One `N.json` or `N.json.gz` on local disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionFile {
+    pub revision: u64,
+    pub path: PathBuf,
+    pub gzip: bool,
+    pub size: u64,
+}
+
+/// `N` of a file named `N.json` or `N.json.gz`, and whether it is gzip.
+pub fn revision_of(name: &str) -> Option<(u64, bool)> {
+    let (stem, gzip) = match name.strip_suffix(".json.gz") {
+        Some(stem) => (stem, true),
+        None => (name.strip_suffix(".json")?, false),
+    };
+    if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stem.parse().ok()?, gzip))
+}
+
+/// A run of whole lines of one file.
+pub struct Chunk {
+    pub revision: u64,
+    /// Line number (1-based) of the chunk's first line.
+    pub first_line: u64,
+    data: ChunkData,
+}
+
+enum ChunkData {
+    Mapped(Arc<Mmap>, Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl Chunk {
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            ChunkData::Mapped(map, range) => &map[range.clone()],
+            ChunkData::Owned(v) => v,
+        }
+    }
+
+    /// The chunk's lines, without their `\n`.
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let bytes = self.bytes();
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let empty = bytes.is_empty();
+        body.split(|&b| b == b'\n').filter(move |_| !empty)
+    }
+}
+
+/// Cuts a revision file into chunks of about `chunk_size` bytes of whole
+/// lines and hands them to `each`, in order. `read` counts the file's bytes
+/// (compressed, for gzip) as they are consumed.
+pub fn for_each_chunk(
+    file: &RevisionFile,
+    chunk_size: usize,
+    read: &AtomicU64,
+    mut each: impl FnMut(Chunk) -> Result<()>,
+) -> Result<()> {
+    let path = &file.path;
+    let fh = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut line = 1u64;
+    if !file.gzip {
+        let len = fh
+            .metadata()
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: kmdb only maps revision files it does not write, and
+        // exports are immutable once KM wrote them; a file truncated under
+        // us would raise SIGBUS, which the docs warn against (don't edit an
+        // export while importing it).
+        let map = Arc::new(unsafe { Mmap::map(&fh) }.with_context(|| format!("mapping {}", path.display()))?);
+        let mut start = 0;
+        while start < map.len() {
+            let mut end = (start + chunk_size).min(map.len());
+            if end < map.len() {
+                end = match memchr::memchr(b'\n', &map[end..]) {
+                    Some(i) => end + i + 1,
+                    None => map.len(),
+                };
+            }
+            let chunk = Chunk {
+                revision: file.revision,
+                first_line: line,
+                data: ChunkData::Mapped(map.clone(), start..end),
+            };
+            line += chunk.lines().count() as u64;
+            read.fetch_add((end - start) as u64, Ordering::Relaxed);
+            each(chunk)?;
+            start = end;
+        }
+        return Ok(());
+    }
+
+    let counted = CountingReader {
+        inner: BufReader::with_capacity(1 << 20, fh),
+        read,
+    };
+    let mut gz = MultiGzDecoder::new(counted);
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = std::mem::take(&mut carry);
+        let filled = fill(&mut gz, &mut buf, chunk_size)
+            .with_context(|| format!("reading {}: damaged or truncated gzip data", path.display()))?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if !filled {
+            // End of the file: what is left is the last chunk.
+            let chunk = Chunk {
+                revision: file.revision,
+                first_line: line,
+                data: ChunkData::Owned(buf),
+            };
+            return each(chunk);
+        }
+        // Keep the partial last line for the next chunk.
+        match memchr::memrchr(b'\n', &buf) {
+            Some(i) => carry = buf.split_off(i + 1),
+            None => {
+                carry = buf;
+                continue;
+            }
+        }
+        let chunk = Chunk {
+            revision: file.revision,
+            first_line: line,
+            data: ChunkData::Owned(buf),
+        };
+        line += chunk.lines().count() as u64;
+        each(chunk)?;
+    }
+}
+
+/// Reads until `buf` holds at least `want` bytes; false at end of input.
+fn fill(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let target = buf.len().max(want) + 64 * 1024;
+    buf.reserve(target - buf.len());
+    while buf.len() < want + 1 {
+        let old = buf.len();
+        buf.resize(old + 64 * 1024, 0);
+        let n = loop {
+            match r.read(&mut buf[old..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                buf.truncate(old);
+                return Err(e);
+            }
+        };
+        buf.truncate(old + n);
+        if n == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+struct CountingReader<'a, R> {
+    inner: R,
+    read: &'a AtomicU64,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Checks revision numbers fit kmdb's ids.
+pub fn check_revisions(files: &[RevisionFile]) -> Result<()> {
+    if let Some(f) = files.iter().find(|f| f.revision > MAX_REVISION) {
+        bail!(
+            "{}: revision {} is above the largest kmdb supports ({MAX_REVISION})",
+            f.path.display(),
+            f.revision
+        );
+    }
+    Ok(())
+}
+
+/// `dir/revisions` when it exists, else `dir` itself.
+pub fn revisions_dir(dir: &Path) -> PathBuf {
+    let sub = dir.join("revisions");
+    if sub.is_dir() {
+        sub
+    } else {
+        dir.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revision_names() {
+        assert_eq!(revision_of("12.json"), Some((12, false)));
+        assert_eq!(revision_of("12.json.gz"), Some((12, true)));
+        for bad in ["x.json", ".json", "12.jsonl", "12.json.bz2", "-1.json", "1 .json"] {
+            assert_eq!(revision_of(bad), None, "{bad}");
+        }
+    }
+
+    fn chunk(data: &[u8]) -> Chunk {
+        Chunk {
+            revision: 1,
+            first_line: 1,
+            data: ChunkData::Owned(data.to_vec()),
+        }
+    }
+
+    #[test]
+    fn lines_of_a_chunk() {
+        let c = chunk(b"a\nb\n\nc");
+        assert_eq!(c.lines().collect::<Vec<_>>(), [b"a" as &[u8], b"b", b"", b"c"]);
+        let c = chunk(b"a\n");
+        assert_eq!(c.lines().count(), 1);
+        assert_eq!(chunk(b"").lines().count(), 0);
+        assert_eq!(chunk(b"\n").lines().count(), 1);
+    }
+}

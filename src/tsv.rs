@@ -1,0 +1,302 @@
+//! Rows → TSV files, one per (table, partition) batch, in the escaping of
+//! MySQL's default `LOAD DATA` rules and sorted by `(t, id)` so InnoDB
+//! appends to its clustered index.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::partition::PartitionMap;
+
+/// The partitioned tables rows are loaded into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    Events,
+    Properties,
+    Aliases,
+}
+
+impl Table {
+    pub const ALL: [Table; 3] = [Table::Events, Table::Properties, Table::Aliases];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::Properties => "properties",
+            Table::Aliases => "aliases",
+        }
+    }
+
+    /// Column list of the TSV files, in order.
+    pub fn columns(self) -> &'static str {
+        match self {
+            Table::Events => "id, t, n, user_id",
+            Table::Properties => "id, t, `key`, value, user_id, event_id",
+            Table::Aliases => "id, t, name1, name2, applied",
+        }
+    }
+}
+
+/// Appends `s` escaped for `LOAD DATA ... FIELDS ESCAPED BY '\\'`.
+pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            0 => b"\\0",
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+/// Unix seconds (0..=9999-12-31) as `YYYY-MM-DD HH:MM:SS` in UTC.
+pub fn datetime(secs: i64) -> [u8; 19] {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let mut out = *b"0000-00-00 00:00:00";
+    let mut put = |at: usize, v: i64, width: usize| {
+        let mut v = v;
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, y, 4);
+    put(5, m, 2);
+    put(8, d, 2);
+    put(11, hh, 2);
+    put(14, mm, 2);
+    put(17, ss, 2);
+    out
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A finished TSV file, ready for `LOAD DATA`.
+#[derive(Clone, Debug)]
+pub struct TsvFile {
+    pub table: Table,
+    pub partition: String,
+    pub path: PathBuf,
+    pub rows: u64,
+}
+
+/// Rows of one (table, partition) waiting to be written.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    /// `(t, id, start, end)` of each row in `data`.
+    rows: Vec<(i64, u64, usize, usize)>,
+}
+
+/// Buffers rows per (table, partition) and writes them out as sorted TSV
+/// files once a batch is big enough (or at the end).
+pub struct TsvWriter {
+    dir: PathBuf,
+    maps: [PartitionMap; 3],
+    batches: Vec<Batch>,
+    buffered: usize,
+    batch_limit: usize,
+    total_limit: usize,
+    seq: u64,
+    line: Vec<u8>,
+}
+
+impl TsvWriter {
+    /// `batch_limit`: bytes at which one batch is written; `total_limit`:
+    /// bytes buffered over all batches before the largest is written.
+    pub fn new(
+        dir: &Path,
+        maps: [PartitionMap; 3],
+        batch_limit: usize,
+        total_limit: usize,
+    ) -> Result<TsvWriter> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating work directory {}", dir.display()))?;
+        let n = maps.iter().map(|m| m.len()).sum();
+        Ok(TsvWriter {
+            dir: dir.to_owned(),
+            maps,
+            batches: (0..n).map(|_| Batch::default()).collect(),
+            buffered: 0,
+            batch_limit,
+            total_limit,
+            seq: 0,
+            line: Vec::with_capacity(1024),
+        })
+    }
+
+    fn slot(&self, table: Table, t: &[u8; 19]) -> usize {
+        let offset: usize = self.maps[..table as usize].iter().map(|m| m.len()).sum();
+        offset + self.maps[table as usize].locate(t)
+    }
+
+    fn slot_name(&self, slot: usize) -> (Table, &str) {
+        let mut slot = slot;
+        for table in Table::ALL {
+            let map = &self.maps[table as usize];
+            if slot < map.len() {
+                return (table, map.name(slot));
+            }
+            slot -= map.len();
+        }
+        unreachable!("slot out of range")
+    }
+
+    pub fn event(&mut self, id: u64, t: i64, n: u32, user: u64) -> Result<Option<TsvFile>> {
+        let ts = datetime(t);
+        let line = &mut self.line;
+        line.clear();
+        write!(line, "{id}\t").ok();
+        line.extend_from_slice(&ts);
+        write!(line, "\t{n}\t{user}\n").ok();
+        self.push(Table::Events, t, id, &ts)
+    }
+
+    pub fn property(
+        &mut self,
+        id: u64,
+        t: i64,
+        key: u32,
+        value: &str,
+        user: u64,
+        event: Option<u64>,
+    ) -> Result<Option<TsvFile>> {
+        let ts = datetime(t);
+        let line = &mut self.line;
+        line.clear();
+        write!(line, "{id}\t").ok();
+        line.extend_from_slice(&ts);
+        write!(line, "\t{key}\t").ok();
+        escape_into(line, value.as_bytes());
+        match event {
+            Some(e) => write!(line, "\t{user}\t{e}\n").ok(),
+            None => write!(line, "\t{user}\t\\N\n").ok(),
+        };
+        self.push(Table::Properties, t, id, &ts)
+    }
+
+    pub fn alias(
+        &mut self,
+        id: u64,
+        t: i64,
+        name1: &str,
+        name2: &str,
+        applied: bool,
+    ) -> Result<Option<TsvFile>> {
+        let ts = datetime(t);
+        let line = &mut self.line;
+        line.clear();
+        write!(line, "{id}\t").ok();
+        line.extend_from_slice(&ts);
+        line.push(b'\t');
+        escape_into(line, name1.as_bytes());
+        line.push(b'\t');
+        escape_into(line, name2.as_bytes());
+        writeln!(line, "\t{}", applied as u8).ok();
+        self.push(Table::Aliases, t, id, &ts)
+    }
+
+    fn push(&mut self, table: Table, t: i64, id: u64, ts: &[u8; 19]) -> Result<Option<TsvFile>> {
+        let slot = self.slot(table, ts);
+        let batch = &mut self.batches[slot];
+        let start = batch.data.len();
+        batch.data.extend_from_slice(&self.line);
+        batch.rows.push((t, id, start, batch.data.len()));
+        self.buffered += self.line.len();
+        if batch.data.len() >= self.batch_limit {
+            return self.write(slot).map(Some);
+        }
+        if self.buffered >= self.total_limit {
+            let largest = (0..self.batches.len())
+                .max_by_key(|&i| self.batches[i].data.len())
+                .unwrap_or(slot);
+            return self.write(largest).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Writes every non-empty batch.
+    pub fn finish(&mut self) -> Result<Vec<TsvFile>> {
+        let mut files = Vec::new();
+        for slot in 0..self.batches.len() {
+            if !self.batches[slot].rows.is_empty() {
+                files.push(self.write(slot)?);
+            }
+        }
+        Ok(files)
+    }
+
+    fn write(&mut self, slot: usize) -> Result<TsvFile> {
+        let mut batch = std::mem::take(&mut self.batches[slot]);
+        self.buffered -= batch.data.len();
+        batch.rows.sort_unstable_by_key(|&(t, id, _, _)| (t, id));
+        self.seq += 1;
+        let (table, partition) = self.slot_name(slot);
+        let partition = partition.to_owned();
+        let path = self
+            .dir
+            .join(format!("{}.{}.{:06}.tsv", table.name(), partition, self.seq));
+        let file =
+            File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        for &(_, _, start, end) in &batch.rows {
+            out.write_all(&batch.data[start..end])
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        out.into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_data().map(|_| f))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(TsvFile {
+            table,
+            partition,
+            path,
+            rows: batch.rows.len() as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_mysql_specials() {
+        let mut out = Vec::new();
+        escape_into(&mut out, "a\tb\nc\rd\\e\0f\\N".as_bytes());
+        assert_eq!(out, b"a\\tb\\nc\\rd\\\\e\\0f\\\\N");
+    }
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(&datetime(0), b"1970-01-01 00:00:00");
+        assert_eq!(&datetime(1_400_000_000), b"2014-05-13 16:53:20");
+        assert_eq!(&datetime(951_782_400), b"2000-02-29 00:00:00");
+        assert_eq!(&datetime(253_402_300_799), b"9999-12-31 23:59:59");
+    }
+}
