@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::db::DatabaseUrl;
 use crate::partition::Day;
-use crate::pipeline::ImportPlan;
+use crate::pipeline::{ImportPlan, Source};
 use crate::progress::Mode;
+use crate::source::s3::S3Config;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -64,6 +65,49 @@ pub enum Command {
     },
     /// Import a KM export directory (revisions/N.json[.gz]).
     Import(ImportArgs),
+    /// Download an S3 export to a local directory.
+    Download {
+        /// s3://bucket[/prefix]
+        source: Option<String>,
+        #[command(flatten)]
+        s3: S3Args,
+        /// Directory to write the export to (laid out like the bucket).
+        #[arg(long)]
+        to: PathBuf,
+        /// First revision to download.
+        #[arg(long, env = "KMDB_MIN_REVISION")]
+        min_revision: Option<u64>,
+        /// Last revision to download.
+        #[arg(long, env = "KMDB_MAX_REVISION")]
+        max_revision: Option<u64>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Write a synthetic export for tests and benchmarks.
+    Generate {
+        /// Directory to write (revisions/, index.csv, status.csv).
+        #[arg(long)]
+        out: PathBuf,
+        /// Approximate size, e.g. 2GB or 500MiB.
+        #[arg(long, conflicts_with = "lines", required_unless_present = "lines")]
+        size: Option<String>,
+        /// Exact number of lines.
+        #[arg(long)]
+        lines: Option<u64>,
+        /// Seed: the same seed writes the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Gzip every K-th revision file.
+        #[arg(long)]
+        gzip_every: Option<u32>,
+        /// Size of one revision file before compression, e.g. 64MiB.
+        #[arg(long, default_value = "64MiB")]
+        file_size: String,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Show what is imported.
     Status {
         #[command(flatten)]
@@ -85,10 +129,56 @@ pub enum Command {
     },
 }
 
+/// Where an S3 export is and how to fetch it.
+#[derive(Args, Debug, Clone)]
+pub struct S3Args {
+    /// S3-compatible endpoint (path-style addressing), e.g. http://127.0.0.1:9000.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Concurrent downloads.
+    #[arg(long, env = "KMDB_DOWNLOADS", default_value_t = 8)]
+    pub downloads: usize,
+    /// Bucket used when no SOURCE is given (km-db's variable).
+    #[arg(long, env = "AWS_BUCKET", hide = true)]
+    pub aws_bucket: Option<String>,
+}
+
+impl S3Args {
+    /// SOURCE (a directory or s3:// URL), or `s3://$AWS_BUCKET` when absent.
+    pub fn source(&self, given: Option<&str>) -> Result<Source> {
+        let text = match (given, &self.aws_bucket) {
+            (Some(s), _) => s.to_owned(),
+            (None, Some(bucket)) if !bucket.is_empty() => format!("s3://{bucket}"),
+            _ => bail!("no SOURCE given: pass an export directory or s3://bucket[/prefix] (or set AWS_BUCKET)"),
+        };
+        if text.starts_with("s3://") || text.starts_with("S3://") {
+            if self.downloads == 0 {
+                bail!("--downloads must be at least 1");
+            }
+            Ok(Source::S3 {
+                url: text.parse()?,
+                config: S3Config {
+                    endpoint_url: self.endpoint_url.clone().filter(|e| !e.is_empty()),
+                    downloads: self.downloads,
+                    ..S3Config::default()
+                },
+            })
+        } else {
+            Ok(Source::Local(PathBuf::from(text)))
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// Export directory: laid out like the bucket, or a directory of N.json[.gz].
-    pub source: PathBuf,
+    /// Export directory (laid out like the bucket, or a directory of
+    /// N.json[.gz]) or s3://bucket[/prefix].
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// Keep files downloaded from S3 once imported.
+    #[arg(long, env = "KMDB_KEEP_FILES")]
+    pub keep_files: bool,
     #[command(flatten)]
     pub db: DbArgs,
     /// State store file (identities, keys, imported revisions).
@@ -128,10 +218,11 @@ impl ImportArgs {
             bail!("--jobs and --load-sessions must be at least 1");
         }
         Ok(ImportPlan {
-            source: self.source.clone(),
+            source: self.s3.source(self.source.as_deref())?,
+            keep_files: self.keep_files,
             database: self.db.url()?,
             state: self.state.clone(),
-            work_dir: self.work_dir.clone(),
+            work_dir: absolute(&self.work_dir),
             min_revision: self.min_revision,
             max_revision: self.max_revision,
             jobs,
@@ -141,6 +232,12 @@ impl ImportArgs {
             batch_bytes: 32 << 20,
         })
     }
+}
+
+/// `path` made absolute, so that messages and the rejects file name stay
+/// meaningful from any directory.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Validated `kmdb partition` arguments.

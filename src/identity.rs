@@ -48,7 +48,11 @@ impl Identities {
 
     /// Restores one saved identity; `root` may be itself or an earlier one.
     pub fn restore(&mut self, id: Ident, name: Box<str>, root: Ident) {
-        assert_eq!(id as usize, self.names.len(), "identities restored out of order");
+        assert_eq!(
+            id as usize,
+            self.names.len(),
+            "identities restored out of order"
+        );
         self.push(name, root);
         let root_canon = self.canon[root as usize];
         if root != id && self.better(id, root_canon) {
@@ -116,7 +120,9 @@ impl Identities {
 
     /// Every identity with its current root, for saving.
     pub fn roots(&mut self) -> Vec<Ident> {
-        (0..self.names.len() as Ident).map(|i| self.find(i)).collect()
+        (0..self.names.len() as Ident)
+            .map(|i| self.find(i))
+            .collect()
     }
 
     /// Every identity with its current canonical identity.
@@ -161,7 +167,10 @@ mod tests {
         let (mut g, v) = ids(&["cookie", "100", "200", "mail@x"]);
         assert!(g.link(v[0], v[1]));
         assert!(g.link(v[3], v[2]));
-        assert!(!g.link(v[0], v[3]), "shared browser must not merge accounts");
+        assert!(
+            !g.link(v[0], v[3]),
+            "shared browser must not merge accounts"
+        );
         assert_eq!(g.name(g.canonical(v[0])), "100");
         assert_eq!(g.name(g.canonical(v[3])), "200");
         // A link inside one group is applied (it changes nothing).

@@ -87,12 +87,7 @@ pub fn plan(min: Day, max: Day, days: u32) -> Result<Vec<Day>> {
 pub fn extend_sql(table: &str, bounds: &[Day]) -> String {
     let mut parts: Vec<String> = bounds
         .iter()
-        .map(|&b| {
-            format!(
-                "PARTITION {} VALUES LESS THAN ('{b}')",
-                name_for(b)
-            )
-        })
+        .map(|&b| format!("PARTITION {} VALUES LESS THAN ('{b}')", name_for(b)))
         .collect();
     parts.push(format!("PARTITION {LAST} VALUES LESS THAN (MAXVALUE)"));
     format!(
@@ -162,9 +157,12 @@ impl PartitionMap {
 
     /// The last bounded partition's bound, if any.
     pub fn last_bound(&self) -> Option<Day> {
-        self.bounds.iter().rev().flatten().next().and_then(|b| {
-            Day::parse(std::str::from_utf8(&b[..10]).ok()?).ok()
-        })
+        self.bounds
+            .iter()
+            .rev()
+            .flatten()
+            .next()
+            .and_then(|b| Day::parse(std::str::from_utf8(&b[..10]).ok()?).ok())
     }
 
     /// Index of the partition a row with time `t` belongs to; rows past the
@@ -186,23 +184,38 @@ mod tests {
         for s in ["1970-01-01", "2014-01-01", "2016-02-29", "9999-12-31"] {
             assert_eq!(Day::parse(s).unwrap().to_string(), s);
         }
-        for bad in ["2014-13-01", "2015-02-29", "14-01-01", "2014/01/01", "1969-12-31"] {
+        for bad in [
+            "2014-13-01",
+            "2015-02-29",
+            "14-01-01",
+            "2014/01/01",
+            "1969-12-31",
+        ] {
             assert!(Day::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn plan_covers_range() {
-        let p = plan(Day::parse("2014-01-01").unwrap(), Day::parse("2014-01-20").unwrap(), 7).unwrap();
+        let p = plan(
+            Day::parse("2014-01-01").unwrap(),
+            Day::parse("2014-01-20").unwrap(),
+            7,
+        )
+        .unwrap();
         let names: Vec<String> = p.iter().map(|&d| name_for(d)).collect();
         assert_eq!(names, ["p20140108", "p20140115", "p20140122"]);
     }
 
     #[test]
     fn plan_refuses_too_many_partitions() {
-        let err = plan(Day::parse("1970-01-01").unwrap(), Day::parse("2000-01-01").unwrap(), 1)
-            .unwrap_err()
-            .to_string();
+        let err = plan(
+            Day::parse("1970-01-01").unwrap(),
+            Day::parse("2000-01-01").unwrap(),
+            1,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("at most 8192"), "{err}");
     }
 

@@ -21,14 +21,16 @@ use crate::identity::Ident;
 use crate::progress::{Bar, Mode, Progress};
 use crate::report::{Accounting, RejectsFile};
 use crate::resolve::{self, parse_chunk, Catchup, Resolver};
-use crate::source::{self, Chunk, RevisionFile};
+use crate::source::{self, s3, Arrivals, Chunk, RevisionFile};
 use crate::state::{Snapshot, StateStore};
 use crate::tsv::{escape_into, Table, TsvFile, TsvWriter};
 
 /// Everything an import needs, validated.
 #[derive(Debug, Clone)]
 pub struct ImportPlan {
-    pub source: PathBuf,
+    pub source: Source,
+    /// Keep downloaded files after the import (S3 sources).
+    pub keep_files: bool,
     pub database: DatabaseUrl,
     pub state: PathBuf,
     pub work_dir: PathBuf,
@@ -41,6 +43,25 @@ pub struct ImportPlan {
     pub chunk_size: usize,
     /// Bytes of rows per TSV file.
     pub batch_bytes: usize,
+}
+
+/// Where revision files come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Local(PathBuf),
+    S3 {
+        url: s3::S3Url,
+        config: s3::S3Config,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Local(p) => write!(f, "{}", p.display()),
+            Source::S3 { url, .. } => write!(f, "{url}"),
+        }
+    }
 }
 
 /// What an import did.
@@ -65,17 +86,22 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
     check_token(&mut conn, &state)?;
     let filters = schema::filters(&mut conn)?;
 
-    let export = source::local::list(&plan.source)?;
-    if let Some(summary) = describe(export.index_csv.as_deref(), export.status_csv.as_deref()) {
+    let listed = list_source(plan)?;
+    if let Some(summary) =
+        s3::describe_export(listed.index_csv.as_deref(), listed.status_csv.as_deref())
+    {
         progress.log(&summary);
     }
     let done: HashSet<u64> = state.imported_revisions()?.into_iter().collect();
-    let files: Vec<RevisionFile> = export
+    let pending = |revision: u64| {
+        plan.min_revision.is_none_or(|m| revision >= m)
+            && plan.max_revision.is_none_or(|m| revision <= m)
+            && !done.contains(&revision)
+    };
+    let files: Vec<RevisionFile> = listed
         .files
         .into_iter()
-        .filter(|f| plan.min_revision.is_none_or(|m| f.revision >= m))
-        .filter(|f| plan.max_revision.is_none_or(|m| f.revision <= m))
-        .filter(|f| !done.contains(&f.revision))
+        .filter(|f| pending(f.revision))
         .collect();
     if files.is_empty() {
         progress.log("nothing to import: every revision in range is already imported");
@@ -88,6 +114,150 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
         files[files.len() - 1].revision
     ));
 
+    let Some(remote) = listed.remote else {
+        let arrivals = Arrivals::all_ready();
+        let ctx = Ctx {
+            plan,
+            progress,
+            allow,
+            arrivals: &arrivals,
+            started,
+        };
+        return load_files_of(ctx, &mut conn, &mut state, &filters, &files);
+    };
+    // From S3: download (bounded concurrency) while the first pass reads
+    // the files already complete, in revision order.
+    let remote: Vec<s3::RemoteFile> = remote
+        .files
+        .into_iter()
+        .filter(|f| pending(f.revision))
+        .collect();
+    let arrivals = Arrivals::default();
+    let bar = progress.bytes("download", remote.iter().map(|f| f.size).sum());
+    let stop = AtomicBool::new(false);
+    let result = thread::scope(|s| {
+        let (tx, rx) = bounded::<Result<s3::Downloaded>>(remote.len().max(1));
+        let (bar_ref, arrivals_ref, stop_ref) = (&bar, &arrivals, &stop);
+        let client = &listed.client;
+        let dir = download_dir(plan);
+        let remote = &remote;
+        s.spawn(move || {
+            let r = client.as_ref().expect("listed from S3").download(
+                remote,
+                &dir,
+                &|n| bar_ref.inc(n),
+                &tx,
+            );
+            if let Err(e) = r {
+                arrivals_ref.fail(format!("{e:#}"));
+            }
+        });
+        s.spawn(move || {
+            while !stop_ref.load(Ordering::SeqCst) {
+                match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                    Ok(Ok(d)) => arrivals_ref.arrive(d.revision),
+                    Ok(Err(e)) => arrivals_ref.fail(format!("{e:#}")),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            arrivals_ref.close();
+            bar_ref.finish();
+        });
+        let ctx = Ctx {
+            plan,
+            progress,
+            allow,
+            arrivals: &arrivals,
+            started,
+        };
+        let r = load_files_of(ctx, &mut conn, &mut state, &filters, &files);
+        stop.store(true, Ordering::SeqCst);
+        r
+    });
+    if result.is_ok() && !plan.keep_files {
+        for f in &files {
+            std::fs::remove_file(&f.path).ok();
+        }
+    }
+    result
+}
+
+/// What every stage of one import shares.
+struct Ctx<'a> {
+    plan: &'a ImportPlan,
+    progress: &'a Progress,
+    allow: Arc<InfileAllowlist>,
+    arrivals: &'a Arrivals,
+    started: Instant,
+}
+
+/// Revision files of the source, local or still to download.
+struct Listed {
+    files: Vec<RevisionFile>,
+    index_csv: Option<String>,
+    status_csv: Option<String>,
+    remote: Option<s3::Listing>,
+    client: Option<s3::S3Source>,
+}
+
+fn download_dir(plan: &ImportPlan) -> PathBuf {
+    plan.work_dir.join("download")
+}
+
+fn list_source(plan: &ImportPlan) -> Result<Listed> {
+    match &plan.source {
+        Source::Local(dir) => {
+            let export = source::local::list(dir)?;
+            Ok(Listed {
+                files: export.files,
+                index_csv: export.index_csv,
+                status_csv: export.status_csv,
+                remote: None,
+                client: None,
+            })
+        }
+        Source::S3 { url, config } => {
+            let client = s3::S3Source::connect(url.clone(), config.clone())?;
+            let listing = client.list()?;
+            let dir = download_dir(plan);
+            let files: Vec<RevisionFile> = listing
+                .files
+                .iter()
+                .map(|f| RevisionFile {
+                    revision: f.revision,
+                    path: dir.join(f.file_name()),
+                    gzip: f.gzip,
+                    size: f.size,
+                })
+                .collect();
+            source::check_revisions(&files)?;
+            Ok(Listed {
+                files,
+                index_csv: listing.index_csv.clone(),
+                status_csv: listing.status_csv.clone(),
+                remote: Some(listing),
+                client: Some(client),
+            })
+        }
+    }
+}
+
+/// Both passes and the bookkeeping, over files that are local or arriving.
+fn load_files_of(
+    ctx: Ctx<'_>,
+    conn: &mut Conn,
+    state: &mut StateStore,
+    filters: &schema::Filters,
+    files: &[RevisionFile],
+) -> Result<ImportResult> {
+    let Ctx {
+        plan,
+        progress,
+        allow,
+        arrivals,
+        started,
+    } = ctx;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.jobs)
         .build()
@@ -103,23 +273,32 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
     let bar = progress.bytes("aliases", total_bytes);
     let read = AtomicU64::new(0);
     let mut unapplied = HashSet::new();
-    let pass1 = stream_chunks(&files, plan, &pool, &read, &bar, resolve::chunk_aliases, |(rev, links)| {
-        resolve::apply_links(&mut snap.identities, rev, links, &mut unapplied);
-        Ok(())
-    });
+    let pass1 = stream_chunks(
+        files,
+        plan,
+        arrivals,
+        &pool,
+        &read,
+        &bar,
+        resolve::chunk_aliases,
+        |(rev, links)| {
+            resolve::apply_links(&mut snap.identities, rev, links, &mut unapplied);
+            Ok(())
+        },
+    );
     finish_bar(&bar, &pass1);
     pass1?;
 
     // Rows of earlier imports follow this import's merges and ignores.
-    let catchup = resolve::catchup(&mut snap, &before, &filters);
-    apply_catchup(&mut conn, &catchup)?;
+    let catchup = resolve::catchup(&mut snap, &before, filters);
+    apply_catchup(conn, &catchup)?;
 
     // Pass 2: rows.
     let tsv_dir = plan.work_dir.join("tsv");
     let maps = [
-        schema::partitions(&mut conn, Table::Events)?,
-        schema::partitions(&mut conn, Table::Properties)?,
-        schema::partitions(&mut conn, Table::Aliases)?,
+        schema::partitions(conn, Table::Events)?,
+        schema::partitions(conn, Table::Properties)?,
+        schema::partitions(conn, Table::Aliases)?,
     ];
     let writer = TsvWriter::new(&tsv_dir, maps, plan.batch_bytes, plan.batch_bytes * 8)?;
     let stamp = std::time::SystemTime::now()
@@ -128,7 +307,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
         .unwrap_or(0);
     let rejects_path = plan.work_dir.join(format!("rejects-{stamp}.tsv"));
     let rejects = RejectsFile::new(&rejects_path);
-    let mut resolver = Resolver::new(&mut snap, &filters, unapplied, writer, rejects);
+    let mut resolver = Resolver::new(&mut snap, filters, unapplied, writer, rejects);
 
     let bar = progress.bytes("rows", total_bytes);
     let load_bar = progress.rows("load", 0);
@@ -159,13 +338,22 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
             }
             Ok(())
         };
-        let parsed = stream_chunks(&files, plan, &pool, &read, &bar, parse_chunk, |chunk| {
-            if failed.load(Ordering::SeqCst) {
-                bail!(STOPPED);
-            }
-            let files = resolver.consume(chunk)?;
-            send(files, &file_tx)
-        });
+        let parsed = stream_chunks(
+            files,
+            plan,
+            arrivals,
+            &pool,
+            &read,
+            &bar,
+            parse_chunk,
+            |chunk| {
+                if failed.load(Ordering::SeqCst) {
+                    bail!(STOPPED);
+                }
+                let files = resolver.consume(chunk)?;
+                send(files, &file_tx)
+            },
+        );
         let finished = parsed.and_then(|_| {
             let files = resolver.writer.finish()?;
             send(files, &file_tx)
@@ -189,9 +377,16 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
     debug_assert!(accounting.balances());
 
     // Keys and users, then the bookkeeping.
-    load_keys(&mut conn, &allow, plan, &snap)?;
-    load_users(&mut conn, &allow, plan, &mut snap, &before)?;
-    let import_id = record_import(&mut conn, plan, &accounting, &revisions, rejects_file.as_deref(), started)?;
+    load_keys(conn, &allow, plan, &snap)?;
+    load_users(conn, &allow, plan, &mut snap, &before)?;
+    let import_id = record_import(
+        conn,
+        plan,
+        &accounting,
+        &revisions,
+        rejects_file.as_deref(),
+        started,
+    )?;
     state.commit(&mut snap, &revisions, import_id)?;
     Ok(ImportResult {
         accounting,
@@ -220,9 +415,11 @@ fn first_error(a: Result<()>, b: Result<()>) -> Result<()> {
 /// Reads `files` in order on a reader thread, maps chunks with `parse` on the
 /// pool (batches keep input order), and hands results to `consume` on the
 /// calling thread's helper, in order.
+#[allow(clippy::too_many_arguments)]
 fn stream_chunks<T, P, C>(
     files: &[RevisionFile],
     plan: &ImportPlan,
+    arrivals: &Arrivals,
     pool: &rayon::ThreadPool,
     read: &AtomicU64,
     bar: &Bar,
@@ -239,6 +436,7 @@ where
         let (chunk_tx, chunk_rx) = bounded::<Chunk>(batch * 2);
         let reader = s.spawn(move || -> Result<()> {
             for file in files {
+                arrivals.wait(file)?;
                 source::for_each_chunk(file, plan.chunk_size, read, |c| {
                     chunk_tx.send(c).map_err(|_| anyhow!(STOPPED))
                 })?;
@@ -264,8 +462,12 @@ where
         })();
         drop(out_tx);
         drop(chunk_rx);
-        let consumed = consumer.join().map_err(|_| anyhow!("the row writer panicked"))?;
-        let reading = reader.join().map_err(|_| anyhow!("the file reader panicked"))?;
+        let consumed = consumer
+            .join()
+            .map_err(|_| anyhow!("the row writer panicked"))?;
+        let reading = reader
+            .join()
+            .map_err(|_| anyhow!("the file reader panicked"))?;
         bar.set(read.load(Ordering::Relaxed));
         first_error(first_error(consumed, reading), parsing)
     })
@@ -335,7 +537,11 @@ fn apply_catchup(conn: &mut Conn, c: &Catchup) -> Result<()> {
     if !c.drop_users.is_empty() {
         let ids: Vec<u64> = c.drop_users.iter().copied().collect();
         for part in ids.chunks(1000) {
-            let list = part.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+            let list = part
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
             for table in ["events", "properties"] {
                 conn.query_drop(format!("DELETE FROM {table} WHERE user_id IN ({list})"))
                     .with_context(|| format!("deleting rows of ignored users from {table}"))?;
@@ -344,8 +550,11 @@ fn apply_catchup(conn: &mut Conn, c: &Catchup) -> Result<()> {
         for part in c.drop_names.chunks(500) {
             let marks = vec!["?"; part.len()].join(",");
             let params: Vec<mysql::Value> = part.iter().map(|n| n.as_str().into()).collect();
-            conn.exec_drop(format!("DELETE FROM users WHERE name IN ({marks})"), params.clone())
-                .context("deleting ignored users")?;
+            conn.exec_drop(
+                format!("DELETE FROM users WHERE name IN ({marks})"),
+                params.clone(),
+            )
+            .context("deleting ignored users")?;
             let both: Vec<mysql::Value> = params.iter().chain(params.iter()).cloned().collect();
             conn.exec_drop(
                 format!("DELETE FROM aliases WHERE name1 IN ({marks}) OR name2 IN ({marks})"),
@@ -359,7 +568,11 @@ fn apply_catchup(conn: &mut Conn, c: &Catchup) -> Result<()> {
         conn.query_drop("TRUNCATE TABLE kmdb_remap")?;
         let pairs: Vec<(u64, u64)> = c.remap.iter().map(|(&a, &b)| (a, b)).collect();
         for part in pairs.chunks(1000) {
-            let values = part.iter().map(|(a, b)| format!("({a},{b})")).collect::<Vec<_>>().join(",");
+            let values = part
+                .iter()
+                .map(|(a, b)| format!("({a},{b})"))
+                .collect::<Vec<_>>()
+                .join(",");
             conn.query_drop(format!("INSERT INTO kmdb_remap VALUES {values}"))?;
         }
         for table in ["events", "properties"] {
@@ -373,7 +586,14 @@ fn apply_catchup(conn: &mut Conn, c: &Catchup) -> Result<()> {
 }
 
 /// Loads `rows` (already escaped TSV lines) into `table` with REPLACE.
-fn load_rows(conn: &mut Conn, allow: &InfileAllowlist, plan: &ImportPlan, table: &str, columns: &str, rows: &[u8]) -> Result<()> {
+fn load_rows(
+    conn: &mut Conn,
+    allow: &InfileAllowlist,
+    plan: &ImportPlan,
+    table: &str,
+    columns: &str,
+    rows: &[u8],
+) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -387,7 +607,12 @@ fn load_rows(conn: &mut Conn, allow: &InfileAllowlist, plan: &ImportPlan, table:
     r.map(|_| ())
 }
 
-fn load_keys(conn: &mut Conn, allow: &InfileAllowlist, plan: &ImportPlan, snap: &Snapshot) -> Result<()> {
+fn load_keys(
+    conn: &mut Conn,
+    allow: &InfileAllowlist,
+    plan: &ImportPlan,
+    snap: &Snapshot,
+) -> Result<()> {
     let mut rows = Vec::new();
     for (id, s) in snap.keys.since(snap.saved_keys) {
         rows.extend_from_slice(format!("{id}\t").as_bytes());
@@ -398,7 +623,13 @@ fn load_keys(conn: &mut Conn, allow: &InfileAllowlist, plan: &ImportPlan, snap: 
 }
 
 /// Writes the `users` rows that are new or whose canonical changed.
-fn load_users(conn: &mut Conn, allow: &InfileAllowlist, plan: &ImportPlan, snap: &mut Snapshot, before: &[Ident]) -> Result<()> {
+fn load_users(
+    conn: &mut Conn,
+    allow: &InfileAllowlist,
+    plan: &ImportPlan,
+    snap: &mut Snapshot,
+    before: &[Ident],
+) -> Result<()> {
     let mut rows = Vec::new();
     for i in 0..snap.stored.len() {
         if !snap.stored[i] {
@@ -406,7 +637,9 @@ fn load_users(conn: &mut Conn, allow: &InfileAllowlist, plan: &ImportPlan, snap:
         }
         let id = i as Ident;
         let canon = snap.identities.canonical(id);
-        let dirty = i >= before.len() || !snap.saved_stored.get(i).copied().unwrap_or(false) || before[i] != canon;
+        let dirty = i >= before.len()
+            || !snap.saved_stored.get(i).copied().unwrap_or(false)
+            || before[i] != canon;
         if !dirty {
             continue;
         }
@@ -445,7 +678,7 @@ fn record_import(
              VALUES(UTC_TIMESTAMP() - INTERVAL {secs} SECOND, UTC_TIMESTAMP(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         mysql::Params::Positional(vec![
-            plan.source.display().to_string().into(),
+            plan.source.to_string().into(),
             revs.into(),
             a.lines.into(),
             a.blank.into(),
@@ -465,20 +698,4 @@ fn record_import(
     )
     .context("recording the import in kmdb_imports")?;
     Ok(conn.last_insert_id())
-}
-
-/// One line on what KM's `index.csv` and `status.csv` say, if readable.
-pub fn describe(index_csv: Option<&str>, status_csv: Option<&str>) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(status) = status_csv {
-        let text: Vec<&str> = status.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        if !text.is_empty() {
-            parts.push(format!("status.csv: {}", text.join(" | ")));
-        }
-    }
-    if let Some(index) = index_csv {
-        let rows = index.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
-        parts.push(format!("index.csv lists {rows} revision file(s) (KM receive times, not event times)"));
-    }
-    (!parts.is_empty()).then(|| parts.join("; "))
 }

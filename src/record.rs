@@ -239,7 +239,8 @@ fn unescape_lossy(raw: &str) -> String {
                 if (0xD800..0xDC00).contains(&hi) {
                     let mut look = chars.clone();
                     if look.next() == Some('\\') && look.next() == Some('u') {
-                        if let Some(lo) = hex4(&mut look).filter(|lo| (0xDC00..0xE000).contains(lo)) {
+                        if let Some(lo) = hex4(&mut look).filter(|lo| (0xDC00..0xE000).contains(lo))
+                        {
                             let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
                             out.push(char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER));
                             chars = look;
@@ -366,7 +367,9 @@ mod tests {
 
     #[test]
     fn event_with_properties() {
-        let r = classify(r#"{"_n":"signed up","_p":"a@b.c","_t":1400000000,"Plan":"gold","n":12,"f":3.50,"ok":true,"x":null}"#);
+        let r = classify(
+            r#"{"_n":"signed up","_p":"a@b.c","_t":1400000000,"Plan":"gold","n":12,"f":3.50,"ok":true,"x":null}"#,
+        );
         assert_eq!(
             r,
             Ok(Record::Event {
@@ -389,16 +392,28 @@ mod tests {
             })
         );
         assert_eq!(classify(r#"{"_p":"x","_t":5}"#), Err(Reject::Empty));
-        assert_eq!(classify(r#"{"_p":"x","_t":5,"a":null}"#), Err(Reject::Empty));
+        assert_eq!(
+            classify(r#"{"_p":"x","_t":5,"a":null}"#),
+            Err(Reject::Empty)
+        );
     }
 
     #[test]
     fn identity_rules() {
         assert_eq!(classify(r#"{"_t":5,"a":1}"#), Err(Reject::NoIdentity));
-        assert_eq!(classify(r#"{"_p":null,"_t":5,"a":1}"#), Err(Reject::NoIdentity));
-        assert_eq!(classify(r#"{"_p":"","_t":5,"a":1}"#), Err(Reject::NoIdentity));
+        assert_eq!(
+            classify(r#"{"_p":null,"_t":5,"a":1}"#),
+            Err(Reject::NoIdentity)
+        );
+        assert_eq!(
+            classify(r#"{"_p":"","_t":5,"a":1}"#),
+            Err(Reject::NoIdentity)
+        );
         // Checked before the timestamp.
-        assert_eq!(classify(r#"{"_p":"","_t":"never"}"#), Err(Reject::NoIdentity));
+        assert_eq!(
+            classify(r#"{"_p":"","_t":"never"}"#),
+            Err(Reject::NoIdentity)
+        );
         match classify(r#"{"_p":100004,"_t":5,"a":1}"#) {
             Ok(Record::PropertySet { identity, .. }) => assert_eq!(identity, "100004"),
             other => panic!("{other:?}"),
@@ -451,8 +466,14 @@ mod tests {
                 t: 7
             })
         );
-        assert_eq!(classify(r#"{"_p":"a","_p2":"a","_t":7}"#), Err(Reject::SelfAlias));
-        assert_eq!(classify(r#"{"_p":"12","_p2":34,"_t":7}"#), Err(Reject::NumericAlias));
+        assert_eq!(
+            classify(r#"{"_p":"a","_p2":"a","_t":7}"#),
+            Err(Reject::SelfAlias)
+        );
+        assert_eq!(
+            classify(r#"{"_p":"12","_p2":34,"_t":7}"#),
+            Err(Reject::NumericAlias)
+        );
         assert!(matches!(
             classify(r#"{"_p":"12","_p2":"34a","_t":7}"#),
             Ok(Record::Alias { .. })
@@ -484,7 +505,8 @@ mod tests {
     #[test]
     fn values_are_compact_and_cut() {
         let long = "é".repeat(300);
-        let line = format!(r#"{{"_p":"x","_t":1,"arr":[1, "two" , {{"three": 3}}],"{long}":"{long}"}}"#);
+        let line =
+            format!(r#"{{"_p":"x","_t":1,"arr":[1, "two" , {{"three": 3}}],"{long}":"{long}"}}"#);
         let Ok(Record::PropertySet { props, .. }) = classify(&line) else {
             panic!()
         };

@@ -47,7 +47,8 @@ impl Accounting {
 impl fmt::Display for Accounting {
     /// The table printed at the end of an import.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let row = |f: &mut fmt::Formatter<'_>, name: &str, n: u64| writeln!(f, "  {name:<26}{n:>14}");
+        let row =
+            |f: &mut fmt::Formatter<'_>, name: &str, n: u64| writeln!(f, "  {name:<26}{n:>14}");
         row(f, "lines", self.lines)?;
         row(f, "blank", self.blank)?;
         row(f, "events", self.events)?;

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{bail, Result};
 
-use crate::decode::{decode_line, Decoded};
 use crate::db::schema::Filters;
+use crate::decode::{decode_line, Decoded};
 use crate::identity::{Ident, Identities};
 use crate::record::{classify, is_numeric, Record, Reject};
 use crate::report::{Accounting, RejectsFile};
@@ -58,7 +58,10 @@ pub fn chunk_aliases(chunk: Chunk) -> (u64, Vec<AliasLink>) {
         if finder.find(raw).is_none() && memchr::memchr(b'\\', raw).is_none() {
             continue;
         }
-        if let Outcome::Record(Record::Alias { identity, other, .. }) = parse_line(raw) {
+        if let Outcome::Record(Record::Alias {
+            identity, other, ..
+        }) = parse_line(raw)
+        {
             out.push((chunk.first_line + i as u64, identity, other));
         }
     }
@@ -155,7 +158,12 @@ impl<'a> Resolver<'a> {
     }
 
     /// Stores one record, or says why not.
-    fn record(&mut self, line: u64, record: Record, files: &mut Vec<TsvFile>) -> Result<Option<Reject>> {
+    fn record(
+        &mut self,
+        line: u64,
+        record: Record,
+        files: &mut Vec<TsvFile>,
+    ) -> Result<Option<Reject>> {
         let rev = self.revision;
         // Property ids count every property of every event and property set,
         // so that they do not move when filters change.
@@ -163,7 +171,10 @@ impl<'a> Resolver<'a> {
         self.prop_seq += record.props().len() as u64;
         match record {
             Record::Alias { identity, other, t } => {
-                let (Some(a), Some(b)) = (self.snap.identities.get(&identity), self.snap.identities.get(&other)) else {
+                let (Some(a), Some(b)) = (
+                    self.snap.identities.get(&identity),
+                    self.snap.identities.get(&other),
+                ) else {
                     bail!("internal error: alias at revision {rev} line {line} was missed by the first pass");
                 };
                 if self.is_ignored(a) || self.is_ignored(b) {
@@ -176,7 +187,12 @@ impl<'a> Resolver<'a> {
                 files.extend(self.writer.alias(row_id(rev, line), t, n1, n2, applied)?);
                 self.total.aliases += 1;
             }
-            Record::Event { identity, t, name, props } => {
+            Record::Event {
+                identity,
+                t,
+                name,
+                props,
+            } => {
                 let u = self.snap.identities.intern(&identity);
                 if self.is_ignored(u) {
                     return Ok(Some(Reject::IgnoredUser));
@@ -226,7 +242,8 @@ impl<'a> Resolver<'a> {
     }
 
     fn is_ignored(&mut self, id: Ident) -> bool {
-        !self.ignored_roots.is_empty() && self.ignored_roots.contains(&self.snap.identities.find(id))
+        !self.ignored_roots.is_empty()
+            && self.ignored_roots.contains(&self.snap.identities.find(id))
     }
 
     fn mark_stored(&mut self, id: Ident) {

@@ -130,8 +130,9 @@ impl StateStore {
     pub fn identity_count(&self) -> Result<u64> {
         Ok(self
             .conn
-            .query_row("SELECT COUNT(*) FROM identities", [], |r| r.get::<_, i64>(0))?
-            as u64)
+            .query_row("SELECT COUNT(*) FROM identities", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
     }
 
     /// Loads identities, groups and keys into memory.
@@ -148,7 +149,10 @@ impl StateStore {
             let name: String = row.get(1)?;
             let root: i64 = row.get(2)?;
             if id as usize != identities.len() || root > id {
-                bail!("state store {} is damaged (identity {id})", self.path.display());
+                bail!(
+                    "state store {} is damaged (identity {id})",
+                    self.path.display()
+                );
             }
             identities.restore(id as Ident, name.into(), root as Ident);
             stored.push(row.get::<_, i64>(3)? != 0);
@@ -195,9 +199,8 @@ impl StateStore {
             let before = snap.saved_roots.len();
             for (i, &root) in roots.iter().enumerate() {
                 let stored = snap.stored.get(i).copied().unwrap_or(false);
-                let changed = i >= before
-                    || snap.saved_roots[i] != root
-                    || snap.saved_stored[i] != stored;
+                let changed =
+                    i >= before || snap.saved_roots[i] != root || snap.saved_stored[i] != stored;
                 if changed {
                     put.execute(params![
                         i as i64,

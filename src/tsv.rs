@@ -258,11 +258,13 @@ impl TsvWriter {
         self.seq += 1;
         let (table, partition) = self.slot_name(slot);
         let partition = partition.to_owned();
-        let path = self
-            .dir
-            .join(format!("{}.{}.{:06}.tsv", table.name(), partition, self.seq));
-        let file =
-            File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let path = self.dir.join(format!(
+            "{}.{}.{:06}.tsv",
+            table.name(),
+            partition,
+            self.seq
+        ));
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         for &(_, _, start, end) in &batch.rows {
             out.write_all(&batch.data[start..end])

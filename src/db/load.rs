@@ -23,7 +23,10 @@ pub struct InfileAllowlist {
 
 impl InfileAllowlist {
     pub fn allow(&self, path: &Path) {
-        self.files.lock().expect("allowlist lock").insert(path.to_owned());
+        self.files
+            .lock()
+            .expect("allowlist lock")
+            .insert(path.to_owned());
     }
 
     pub fn revoke(&self, path: &Path) {
@@ -109,7 +112,11 @@ pub fn run_load(conn: &mut Conn, sql: &str, path: &Path) -> Result<u64> {
             .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
             .collect();
         if !bad.is_empty() {
-            bail!("loading {}: the server reported {}", path.display(), bad.join("; "));
+            bail!(
+                "loading {}: the server reported {}",
+                path.display(),
+                bad.join("; ")
+            );
         }
     }
     Ok(inserted)

@@ -25,7 +25,9 @@ impl DatabaseUrl {
             url: url.trim().to_owned(),
         };
         if !db.url.starts_with("mysql://") {
-            bail!("DATABASE_URL must look like mysql://user:password@host:port/database (got {db})");
+            bail!(
+                "DATABASE_URL must look like mysql://user:password@host:port/database (got {db})"
+            );
         }
         Opts::from_url(&db.url)
             .map_err(|e| anyhow::anyhow!("{}", redact_in(&e.to_string(), &db.url)))
@@ -41,11 +43,17 @@ impl DatabaseUrl {
     }
 
     pub fn database(&self) -> Option<String> {
-        self.opts().get_db_name().map(str::to_owned).filter(|s| !s.is_empty())
+        self.opts()
+            .get_db_name()
+            .map(str::to_owned)
+            .filter(|s| !s.is_empty())
     }
 
     fn password(&self) -> Option<String> {
-        self.opts().get_pass().map(str::to_owned).filter(|s| !s.is_empty())
+        self.opts()
+            .get_pass()
+            .map(str::to_owned)
+            .filter(|s| !s.is_empty())
     }
 
     /// `host:port` of the server.
@@ -114,10 +122,7 @@ impl fmt::Debug for DatabaseUrl {
 /// `allow`.
 pub fn connect(url: &DatabaseUrl, allow: Option<Arc<InfileAllowlist>>) -> Result<Conn> {
     let mut builder = OptsBuilder::from_opts(url.opts())
-        .init(vec![
-            "SET time_zone = '+00:00'",
-            "SET NAMES utf8mb4",
-        ])
+        .init(vec!["SET time_zone = '+00:00'", "SET NAMES utf8mb4"])
         .tcp_connect_timeout(Some(std::time::Duration::from_secs(10)));
     if let Some(allow) = allow {
         builder = builder.local_infile_handler(Some(load::handler(allow)));
@@ -188,17 +193,24 @@ mod tests {
     fn passwords_never_show() {
         let url = DatabaseUrl::parse("mysql://kmdb:s3cr%40t@db.example:3307/km").unwrap();
         assert_eq!(url.to_string(), "mysql://kmdb:***@db.example:3307/km");
-        assert_eq!(format!("{url:?}"), "DatabaseUrl(mysql://kmdb:***@db.example:3307/km)");
+        assert_eq!(
+            format!("{url:?}"),
+            "DatabaseUrl(mysql://kmdb:***@db.example:3307/km)"
+        );
         assert_eq!(url.redact("bad s3cr@t and s3cr%40t"), "bad *** and ***");
         assert_eq!(url.server(), "db.example:3307");
     }
 
     #[test]
     fn url_must_name_a_database() {
-        let err = DatabaseUrl::parse("mysql://u:pw@h:1").unwrap_err().to_string();
+        let err = DatabaseUrl::parse("mysql://u:pw@h:1")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("names no database"), "{err}");
         assert!(!err.contains("pw"), "{err}");
-        let err = DatabaseUrl::parse("postgres://u:pw@h/db").unwrap_err().to_string();
+        let err = DatabaseUrl::parse("postgres://u:pw@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mysql://user:password@host"), "{err}");
         assert!(!err.contains(":pw@"), "{err}");
     }

@@ -41,7 +41,11 @@ pub fn setup(conn: &mut Conn) -> Result<Vec<u32>> {
         }
         let sql = sql.replace("{NAME}", flavor.name_collation());
         for statement in statements(&sql) {
-            exec(conn, statement, &format!("applying migration {version:04}_{name}"))?;
+            exec(
+                conn,
+                statement,
+                &format!("applying migration {version:04}_{name}"),
+            )?;
         }
         conn.exec_drop(
             "INSERT INTO kmdb_migrations(version, name, applied_at) VALUES(?, ?, UTC_TIMESTAMP())",
@@ -58,9 +62,10 @@ pub fn setup(conn: &mut Conn) -> Result<Vec<u32>> {
 
 /// Splits a migration file into statements (no `;` inside literals there).
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
-    sql.split(';')
-        .map(str::trim)
-        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
+    sql.split(';').map(str::trim).filter(|s| {
+        s.lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+    })
 }
 
 /// A fresh random token naming one database's contents.
@@ -204,8 +209,19 @@ pub fn counts(conn: &mut Conn) -> Result<Vec<(&'static str, u64)>> {
 /// Empties the data tables and the import history, keeping the filters, and
 /// gives the database a new token.
 pub fn flush(conn: &mut Conn) -> Result<String> {
-    for table in ["events", "properties", "aliases", "users", "keys", "kmdb_imports"] {
-        exec(conn, &format!("TRUNCATE TABLE `{table}`"), &format!("emptying {table}"))?;
+    for table in [
+        "events",
+        "properties",
+        "aliases",
+        "users",
+        "keys",
+        "kmdb_imports",
+    ] {
+        exec(
+            conn,
+            &format!("TRUNCATE TABLE `{table}`"),
+            &format!("emptying {table}"),
+        )?;
     }
     let token = new_token();
     set_token(conn, &token)?;

@@ -17,7 +17,10 @@ pub struct LocalExport {
 /// Lists the revision files of `dir` in numeric order.
 pub fn list(dir: &Path) -> Result<LocalExport> {
     if !dir.is_dir() {
-        bail!("source {} does not exist or is not a directory", dir.display());
+        bail!(
+            "source {} does not exist or is not a directory",
+            dir.display()
+        );
     }
     let revs = revisions_dir(dir);
     let mut files = Vec::new();
@@ -52,7 +55,10 @@ pub fn list(dir: &Path) -> Result<LocalExport> {
         );
     }
     if files.is_empty() {
-        bail!("no revision files (N.json or N.json.gz) in {}", revs.display());
+        bail!(
+            "no revision files (N.json or N.json.gz) in {}",
+            revs.display()
+        );
     }
     super::check_revisions(&files)?;
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();

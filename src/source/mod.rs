@@ -2,7 +2,7 @@
 //! bytes are cut into chunks of whole lines.
 
 pub mod local;
-// pub mod s3; (arrives with the S3 source)
+pub mod s3;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -93,7 +93,9 @@ pub fn for_each_chunk(
         // exports are immutable once KM wrote them; a file truncated under
         // us would raise SIGBUS, which the docs warn against (don't edit an
         // export while importing it).
-        let map = Arc::new(unsafe { Mmap::map(&fh) }.with_context(|| format!("mapping {}", path.display()))?);
+        let map = Arc::new(
+            unsafe { Mmap::map(&fh) }.with_context(|| format!("mapping {}", path.display()))?,
+        );
         let mut start = 0;
         while start < map.len() {
             let mut end = (start + chunk_size).min(map.len());
@@ -124,8 +126,9 @@ pub fn for_each_chunk(
     let mut carry: Vec<u8> = Vec::new();
     loop {
         let mut buf = std::mem::take(&mut carry);
-        let filled = fill(&mut gz, &mut buf, chunk_size)
-            .with_context(|| format!("reading {}: damaged or truncated gzip data", path.display()))?;
+        let filled = fill(&mut gz, &mut buf, chunk_size).with_context(|| {
+            format!("reading {}: damaged or truncated gzip data", path.display())
+        })?;
         if buf.is_empty() {
             return Ok(());
         }
@@ -227,7 +230,14 @@ mod tests {
     fn revision_names() {
         assert_eq!(revision_of("12.json"), Some((12, false)));
         assert_eq!(revision_of("12.json.gz"), Some((12, true)));
-        for bad in ["x.json", ".json", "12.jsonl", "12.json.bz2", "-1.json", "1 .json"] {
+        for bad in [
+            "x.json",
+            ".json",
+            "12.jsonl",
+            "12.json.bz2",
+            "-1.json",
+            "1 .json",
+        ] {
             assert_eq!(revision_of(bad), None, "{bad}");
         }
     }
@@ -243,10 +253,82 @@ mod tests {
     #[test]
     fn lines_of_a_chunk() {
         let c = chunk(b"a\nb\n\nc");
-        assert_eq!(c.lines().collect::<Vec<_>>(), [b"a" as &[u8], b"b", b"", b"c"]);
+        assert_eq!(
+            c.lines().collect::<Vec<_>>(),
+            [b"a" as &[u8], b"b", b"", b"c"]
+        );
         let c = chunk(b"a\n");
         assert_eq!(c.lines().count(), 1);
         assert_eq!(chunk(b"").lines().count(), 0);
         assert_eq!(chunk(b"\n").lines().count(), 1);
+    }
+}
+
+/// Which revision files are on local disk yet: a download fills it in while
+/// the pipeline waits for the next file it needs, in revision order.
+#[derive(Default)]
+pub struct Arrivals {
+    state: std::sync::Mutex<ArrivalState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct ArrivalState {
+    ready: std::collections::HashSet<u64>,
+    error: Option<String>,
+    closed: bool,
+}
+
+impl Arrivals {
+    /// Every file is already local.
+    pub fn all_ready() -> Arrivals {
+        let a = Arrivals::default();
+        a.close();
+        a
+    }
+
+    pub fn arrive(&self, revision: u64) {
+        self.state
+            .lock()
+            .expect("arrivals lock")
+            .ready
+            .insert(revision);
+        self.changed.notify_all();
+    }
+
+    pub fn fail(&self, error: String) {
+        self.state
+            .lock()
+            .expect("arrivals lock")
+            .error
+            .get_or_insert(error);
+        self.changed.notify_all();
+    }
+
+    /// No more files will arrive.
+    pub fn close(&self) {
+        self.state.lock().expect("arrivals lock").closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Blocks until `file` is local (always true once closed without error
+    /// for files that were local from the start).
+    pub fn wait(&self, file: &RevisionFile) -> Result<()> {
+        let mut st = self.state.lock().expect("arrivals lock");
+        loop {
+            if st.ready.contains(&file.revision) {
+                return Ok(());
+            }
+            if let Some(e) = &st.error {
+                bail!("{e}");
+            }
+            if st.closed {
+                if file.path.exists() {
+                    return Ok(());
+                }
+                bail!("{}: the file was not downloaded", file.path.display());
+            }
+            st = self.changed.wait(st).expect("arrivals lock");
+        }
     }
 }

@@ -1,0 +1,317 @@
+//! Test harness: a scratch database on the real MariaDB of
+//! `scripts/dev-db.sh`, a scratch directory, and the real `kmdb` binary.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder};
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+
+pub const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
+pub const REALDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/realdata/km-bgh");
+
+/// The server tests run against (set by scripts/test.sh).
+pub fn base_url() -> String {
+    std::env::var("KMDB_TEST_DATABASE_URL").expect(
+        "KMDB_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, \
+         which starts a private MariaDB",
+    )
+}
+
+/// A database of its own for one test, dropped at the end.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    admin: Opts,
+}
+
+impl TestDb {
+    pub fn new(test: &str) -> TestDb {
+        let base = base_url();
+        let admin = Opts::from_url(&base).expect("valid KMDB_TEST_DATABASE_URL");
+        let name = format!("kmdb_t_{test}");
+        let mut conn = Conn::new(admin.clone()).expect("connect to the test server");
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .unwrap();
+        conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+            .unwrap();
+        let url = match base.rfind('/') {
+            Some(i) if base[..i].contains('@') || base[..i].matches('/').count() > 2 => {
+                format!("{}/{name}", &base[..i])
+            }
+            _ => format!("{base}/{name}"),
+        };
+        TestDb { name, url, admin }
+    }
+
+    pub fn conn(&self) -> Conn {
+        let opts = OptsBuilder::from_opts(self.admin.clone())
+            .db_name(Some(self.name.clone()))
+            .init(vec!["SET time_zone = '+00:00'"]);
+        Conn::new(opts).expect("connect to the test database")
+    }
+
+    pub fn query_string(&self, sql: &str) -> String {
+        let v: Option<mysql::Value> = self.conn().query_first(sql).unwrap();
+        match v {
+            None | Some(mysql::Value::NULL) => "NULL".into(),
+            Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Some(mysql::Value::Int(i)) => i.to_string(),
+            Some(mysql::Value::UInt(i)) => i.to_string(),
+            Some(other) => other.as_sql(true),
+        }
+    }
+
+    pub fn count(&self, table: &str) -> u64 {
+        self.query_string(&format!("SELECT COUNT(*) FROM `{table}`"))
+            .parse()
+            .unwrap()
+    }
+
+    pub fn exec(&self, sql: &str) {
+        self.conn().query_drop(sql).unwrap();
+    }
+
+    /// Fills the filter tables from a conformance-style filters.json.
+    pub fn insert_filters(&self, filters_json: &Path) {
+        let text = std::fs::read_to_string(filters_json).unwrap();
+        let v: sonic_rs::Value = sonic_rs::from_str(&text).unwrap();
+        let mut conn = self.conn();
+        for table in [
+            "ignored_users",
+            "whitelisted_events",
+            "blacklisted_properties",
+        ] {
+            let names = v
+                .get(table)
+                .and_then(|a| a.as_array().map(|a| a.to_vec()))
+                .unwrap_or_default();
+            for n in names {
+                let n = n.as_str().unwrap().to_owned();
+                conn.exec_drop(format!("INSERT INTO {table}(name) VALUES(?)"), (n,))
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Answers to every query of queries.json.
+    pub fn answers(&self) -> BTreeMap<String, String> {
+        let text = std::fs::read_to_string(format!("{CONFORMANCE}/queries.json")).unwrap();
+        let v: sonic_rs::Value = sonic_rs::from_str(&text).unwrap();
+        let obj = v.as_object().unwrap();
+        obj.iter()
+            .map(|(k, sql)| {
+                let sql = sql.as_str().unwrap();
+                (k.to_owned(), self.query_string(sql))
+            })
+            .collect()
+    }
+
+    /// Row-level fingerprint of the whole database, by names (ids of users
+    /// and keys may differ between import orders).
+    pub fn fingerprint(&self) -> BTreeMap<String, String> {
+        let mut out = self.answers();
+        for (name, sql) in [
+            ("events_ids", "SELECT COALESCE(SUM(CRC32(CONCAT_WS('|', id, t))),0) FROM events"),
+            ("properties_ids", "SELECT COALESCE(SUM(CRC32(CONCAT_WS('|', id, t, COALESCE(event_id,'-')))),0) FROM properties"),
+            ("aliases_ids", "SELECT COALESCE(SUM(CRC32(CONCAT_WS('|', id, t))),0) FROM aliases"),
+            ("user_of_event", "SELECT COALESCE(SUM(CRC32(CONCAT_WS('|', e.id, CAST(u.name AS BINARY)))),0) FROM events e JOIN users u ON u.id = e.user_id"),
+            ("user_of_property", "SELECT COALESCE(SUM(CRC32(CONCAT_WS('|', p.id, CAST(u.name AS BINARY)))),0) FROM properties p JOIN users u ON u.id = p.user_id"),
+            ("properties", "SELECT COUNT(*) FROM properties"),
+        ] {
+            out.insert(name.into(), self.query_string(sql));
+        }
+        out
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Conn::new(self.admin.clone()) {
+            let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
+        }
+    }
+}
+
+/// A scratch directory, removed at the end.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Writes `revisions/N.json` files of an export.
+    pub fn export(&self, name: &str, revisions: &[(u64, &str)]) -> PathBuf {
+        let root = self.join(name);
+        let dir = root.join("revisions");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, text) in revisions {
+            std::fs::write(dir.join(format!("{n}.json")), text).unwrap();
+        }
+        root
+    }
+}
+
+/// Runs the real binary.
+pub struct Kmdb {
+    cmd: Command,
+}
+
+impl Kmdb {
+    pub fn new(db: Option<&TestDb>, cwd: &Path) -> Kmdb {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmdb"));
+        cmd.current_dir(cwd);
+        cmd.env_remove("DATABASE_URL");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("KMDB_") && !k.starts_with("KMDB_TEST") {
+                cmd.env_remove(k);
+            }
+        }
+        if let Some(db) = db {
+            cmd.env("DATABASE_URL", &db.url);
+        }
+        Kmdb { cmd }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Kmdb
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Kmdb {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn output(mut self) -> Output {
+        self.cmd.output().expect("run kmdb")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(self) -> String {
+        let out = self.output();
+        assert!(
+            out.status.success(),
+            "kmdb failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and asserts failure with exit code 1; returns stderr.
+    pub fn fails(self) -> String {
+        let out = self.output();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "expected exit 1, stderr:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    }
+}
+
+/// `setup` + `partition` in a fresh test database.
+pub fn prepared_db(test: &str, scratch: &Scratch) -> TestDb {
+    let db = TestDb::new(test);
+    Kmdb::new(Some(&db), scratch.path()).args(["setup"]).ok();
+    Kmdb::new(Some(&db), scratch.path())
+        .args([
+            "partition",
+            "--min-date",
+            "2013-12-01",
+            "--max-date",
+            "2016-02-01",
+            "--days-per-partition",
+            "30",
+        ])
+        .ok();
+    db
+}
+
+/// `kmdb import SOURCE -q` with the scratch dir's state and work dir.
+pub fn import(db: &TestDb, scratch: &Scratch, source: &Path, extra: &[&str]) -> String {
+    Kmdb::new(Some(db), scratch.path())
+        .args(["import", "-q"])
+        .arg_path(source)
+        .args(extra)
+        .ok()
+}
+
+impl Kmdb {
+    pub fn arg_path(mut self, p: &Path) -> Kmdb {
+        self.cmd.arg(p);
+        self
+    }
+}
+
+/// Expected answers from an expected.json (numbers as text, no `_accounting`).
+pub fn expected(path: &str) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let v: sonic_rs::Value = sonic_rs::from_str(&text).unwrap();
+    let obj = v.as_object().unwrap();
+    obj.iter()
+        .filter(|(k, _)| !k.starts_with('_'))
+        .map(|(k, v)| (k.to_owned(), sonic_rs::to_string(v).unwrap()))
+        .collect()
+}
+
+/// The accounting table of expected.json as the lines `kmdb import` prints.
+pub fn expected_accounting(path: &str) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let v: sonic_rs::Value = sonic_rs::from_str(&text).unwrap();
+    let acc = v.get("_accounting").unwrap();
+    let mut out = Vec::new();
+    let mut rejected_total = 0;
+    for k in ["lines", "blank", "events", "property_sets", "aliases"] {
+        let n = acc.get(k).and_then(|v| v.as_u64()).unwrap();
+        out.push((k.to_owned(), n));
+    }
+    if let Some(rej) = acc.get("rejected").and_then(|r| r.as_object().cloned()) {
+        for (k, v) in rej.iter() {
+            let n = v.as_u64().unwrap();
+            rejected_total += n;
+            out.push((k.to_owned(), n));
+        }
+    }
+    out.push(("rejected".into(), rejected_total));
+    out
+}
+
+/// Parses the accounting table printed by `kmdb import`.
+pub fn printed_accounting(stdout: &str) -> BTreeMap<String, u64> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (k, v) = (it.next()?, it.next()?);
+            if it.next().is_some() {
+                return None;
+            }
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
