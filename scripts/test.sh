@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: starts (installing if needed) the private MariaDB and the
-# local S3 server, points the tests at them, runs `cargo test --release "$@"`,
+# local S3 server, points the tests at them, runs `cargo test "$@"`,
 # and stops the services it started, whether the tests pass or fail.
 #
 #   scripts/test.sh                          # all tests
@@ -41,5 +41,5 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 
 # Not exec: the EXIT trap must still run. set -e would skip saving the code.
 rc=0
-cargo test --release "$@" || rc=$?
+cargo test "$@" || rc=$?
 exit "$rc"

@@ -100,7 +100,12 @@ pub fn generate(opts: &GenerateOptions, progress: &mut dyn FnMut(u64)) -> Result
         progress(unreported);
     }
     write_index(&opts.out, &index)?;
-    write_status(&opts.out, opts.seed, &summary)?;
+    let max_t = index
+        .iter()
+        .filter_map(|r| r.range.map(|(_, max)| max))
+        .max()
+        .unwrap_or(0);
+    write_status(&opts.out, max_t, &summary)?;
     Ok(summary)
 }
 
@@ -292,25 +297,38 @@ impl Write for Sink {
     }
 }
 
-/// Writes `index.csv`: each revision file with the range of its valid timestamps
-/// (empty fields for a file without any).
+/// `2014-05-13 16:53 GMT`, as KM's CSV files write dates.
+fn km_date(t: i64) -> String {
+    let ts = crate::tsv::datetime(t.clamp(0, crate::record::MAX_UNIX_SECONDS));
+    format!("{} GMT", String::from_utf8_lossy(&ts[..16]))
+}
+
+/// Writes `index.csv` in KM's layout: each revision file with the range of
+/// its valid timestamps (empty fields for a file without any).
 fn write_index(export: &Path, rows: &[IndexRow]) -> Result<()> {
-    let mut csv = String::from("filename,minimum_timestamp,maximum_timestamp\n");
+    let mut csv = String::from("filename,min_timestamp,max_timestamp,min_utc_date,max_utc_date\n");
     for row in rows {
         match row.range {
-            Some((min, max)) => csv += &format!("{},{min},{max}\n", row.name),
-            None => csv += &format!("{},,\n", row.name),
+            Some((min, max)) => {
+                csv += &format!(
+                    "{},{min},{max},{},{}\n",
+                    row.name,
+                    km_date(min as i64),
+                    km_date(max as i64)
+                )
+            }
+            None => csv += &format!("{},,,,\n", row.name),
         }
     }
     let path = export.join("index.csv");
     fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes `status.csv` as `key,value` rows.
-fn write_status(export: &Path, seed: u64, summary: &GenerateSummary) -> Result<()> {
+/// Writes `status.csv` in KM's layout (one header row, one data row).
+fn write_status(export: &Path, max_t: i64, summary: &GenerateSummary) -> Result<()> {
     let csv = format!(
-        "key,value\ntotal_revisions,{}\ntotal_lines,{}\ngenerated_by,kmdb generate seed {seed}\n",
-        summary.files, summary.lines
+        "total_revisions,exported_revisions,max_exported_revision_timestamp,max_exported_revision_utc_date\n{},{},{max_t},{}\n",
+        summary.files, summary.files, km_date(max_t)
     );
     let path = export.join("status.csv");
     fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))
@@ -1386,12 +1404,12 @@ mod tests {
         let mut lines = csv.lines();
         assert_eq!(
             lines.next(),
-            Some("filename,minimum_timestamp,maximum_timestamp")
+            Some("filename,min_timestamp,max_timestamp,min_utc_date,max_utc_date")
         );
         lines
             .map(|line| {
                 let fields: Vec<&str> = line.split(',').collect();
-                assert_eq!(fields.len(), 3, "{line}");
+                assert_eq!(fields.len(), 5, "{line}");
                 (
                     fields[0].to_string(),
                     fields[1].to_string(),
@@ -1505,11 +1523,8 @@ mod tests {
             assert_eq!(content.iter().filter(|&&b| b == b'\n').count() as u64, n);
             assert_eq!(summary.bytes, content.len() as u64);
             let status = fs::read_to_string(dir.0.join("status.csv")).unwrap();
-            assert!(status.contains(&format!("\ntotal_lines,{n}\n")), "{status}");
-            assert!(
-                status.contains(&format!("\ntotal_revisions,{}\n", summary.files)),
-                "{status}"
-            );
+            let files = summary.files;
+            assert!(status.contains(&format!("\n{files},{files},")), "{status}");
         }
     }
 

@@ -71,9 +71,10 @@ impl DatabaseUrl {
 /// Replaces the password of `url` in `text` with `***`.
 fn redact_in(text: &str, url: &str) -> String {
     let mut out = text.to_owned();
-    if let Some(rest) = url.strip_prefix("mysql://") {
-        let userinfo = rest.split('@').next().unwrap_or("");
-        if rest.contains('@') {
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split('/').next().unwrap_or("");
+        let userinfo = authority.rsplit_once('@').map(|(u, _)| u).unwrap_or("");
+        if !userinfo.is_empty() {
             if let Some((_, pass)) = userinfo.split_once(':') {
                 if !pass.is_empty() {
                     out = out.replace(pass, "***");

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The main job in one command on a fresh machine: build kmdb, start a private
+# MariaDB, generate a fixture export, set up the schema and partitions, import
+# with progress bars, then print the accounting and two example queries.
+#
+#   scripts/quickstart.sh            # 300MB fixture, database stopped at the end
+#   scripts/quickstart.sh 2GB --keep # bigger, and keep the database running
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SIZE="300MB"
+KEEP=0
+for arg in "$@"; do
+    case "$arg" in
+        --keep) KEEP=1 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) SIZE="$arg" ;;
+    esac
+done
+
+WORK="$ROOT/.quickstart"
+EXPORT="$WORK/export-$SIZE"
+KMDB="$ROOT/target/release/kmdb"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "building kmdb (release)"
+cargo build --release --quiet
+
+step "starting the private MariaDB (scripts/dev-db.sh)"
+started_db=0
+scripts/dev-db.sh status >/dev/null 2>&1 || started_db=1
+DATABASE_URL="$(scripts/dev-db.sh start | tail -n 1)"
+export DATABASE_URL
+if [ "$KEEP" = 0 ] && [ "$started_db" = 1 ]; then
+    trap 'scripts/dev-db.sh stop >/dev/null || true' EXIT
+fi
+
+if [ ! -d "$EXPORT/revisions" ]; then
+    step "generating a $SIZE fixture export (kmdb generate, seed 1)"
+    rm -rf "$EXPORT"
+    "$KMDB" generate --out "$EXPORT" --size "$SIZE" --seed 1 --gzip-every 4
+else
+    step "reusing the $SIZE fixture in $EXPORT"
+fi
+
+step "schema and partitions"
+"$KMDB" setup
+# Start from empty tables so the quickstart can be run again.
+"$KMDB" flush --yes --state "$WORK/state.sqlite" >/dev/null
+"$KMDB" partition --min-date 2013-12-01 --max-date 2016-02-01 --days-per-partition 28
+
+step "import"
+"$KMDB" import "$EXPORT" --state "$WORK/state.sqlite" --work-dir "$WORK/work"
+
+step "status"
+"$KMDB" status --state "$WORK/state.sqlite"
+
+q() { scripts/dev-db.sh client -t -e "$1"; }
+step "events per name (top 10)"
+q "SELECT k.string AS event, COUNT(*) AS events
+   FROM events e JOIN \`keys\` k ON k.id = e.n
+   GROUP BY k.string ORDER BY events DESC LIMIT 10"
+
+step "the history of the most active user (first 15 events, with their aliases)"
+q "SELECT u.name AS user, e.t, k.string AS event
+   FROM events e JOIN \`keys\` k ON k.id = e.n JOIN users u ON u.id = e.user_id
+   WHERE e.user_id = (SELECT user_id FROM events GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1)
+   ORDER BY e.t LIMIT 15"
+q "SELECT a.name AS alias, c.name AS canonical
+   FROM users a JOIN users c ON c.id = a.alias_of
+   WHERE a.alias_of = (SELECT user_id FROM events GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1)"
+
+if [ "$KEEP" = 1 ]; then
+    echo
+    echo "The database is still running: DATABASE_URL=$(scripts/dev-db.sh url | sed 's/:[^:@]*@/:***@/')"
+    echo "Query it with scripts/dev-db.sh client; stop it with scripts/dev-db.sh stop."
+fi

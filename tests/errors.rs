@@ -1,0 +1,3 @@
+mod util;
+#[allow(unused_imports)]
+use util::*;
