@@ -108,6 +108,16 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Decode and classify a local export without a database (the parse floor).
+    #[command(hide = true)]
+    Parse {
+        source: PathBuf,
+        /// Parse threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Show what is imported.
     Status {
         #[command(flatten)]
@@ -179,6 +189,9 @@ pub struct ImportArgs {
     /// Keep files downloaded from S3 once imported.
     #[arg(long, env = "KMDB_KEEP_FILES")]
     pub keep_files: bool,
+    /// Keep the TSV files once loaded (for benchmarks of the load alone).
+    #[arg(long, hide = true)]
+    pub keep_tsv: bool,
     #[command(flatten)]
     pub db: DbArgs,
     /// State store file (identities, keys, imported revisions).
@@ -220,6 +233,7 @@ impl ImportArgs {
         Ok(ImportPlan {
             source: self.s3.source(self.source.as_deref())?,
             keep_files: self.keep_files,
+            keep_tsv: self.keep_tsv,
             database: self.db.url()?,
             state: self.state.clone(),
             work_dir: absolute(&self.work_dir),
@@ -228,7 +242,7 @@ impl ImportArgs {
             jobs,
             load_sessions: self.load_sessions,
             progress: Mode::auto(self.quiet),
-            chunk_size: 4 << 20,
+            chunk_size: CHUNK_SIZE,
             batch_bytes: 32 << 20,
         })
     }
@@ -239,6 +253,10 @@ impl ImportArgs {
 fn absolute(path: &std::path::Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
+
+/// Bytes of input per parse task: small enough that a batch of parsed
+/// records stays small, big enough to amortize the hand-offs.
+pub const CHUNK_SIZE: usize = 1 << 20;
 
 /// Validated `kmdb partition` arguments.
 pub fn partition_plan(min: &str, max: &str, days: u32) -> Result<Vec<Day>> {

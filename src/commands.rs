@@ -151,6 +151,22 @@ pub fn generate(
     Ok(())
 }
 
+pub fn parse(source: &Path, jobs: Option<usize>, quiet: bool) -> Result<()> {
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let progress = Progress::new(Mode::auto(quiet));
+    let s = pipeline::parse_only(source, jobs, crate::cli::CHUNK_SIZE, &progress)?;
+    println!(
+        "parsed {} file(s): {} bytes, {} lines ({} records) in {:.2} s on {jobs} thread(s): {:.0} MB/s",
+        s.files,
+        s.bytes,
+        s.lines,
+        s.records,
+        s.seconds,
+        s.bytes as f64 / 1e6 / s.seconds.max(1e-9)
+    );
+    Ok(())
+}
+
 pub fn flush(url: &DatabaseUrl, state: &Path, yes: bool) -> Result<()> {
     if !yes {
         bail!("kmdb flush deletes every imported row: run it again with --yes to confirm");

@@ -66,6 +66,11 @@ pub fn run(cli: Cli) -> Result<()> {
             &file_size,
             quiet,
         ),
+        Command::Parse {
+            source,
+            jobs,
+            quiet,
+        } => commands::parse(&source, jobs, quiet),
         Command::Status { db, state } => commands::status(&db.url()?, &state),
         Command::Flush { db, state, yes } => commands::flush(&db.url()?, &state, yes),
     }

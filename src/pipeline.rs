@@ -31,6 +31,8 @@ pub struct ImportPlan {
     pub source: Source,
     /// Keep downloaded files after the import (S3 sources).
     pub keep_files: bool,
+    /// Keep the TSV files after loading them (for benchmarks of the load).
+    pub keep_tsv: bool,
     pub database: DatabaseUrl,
     pub state: PathBuf,
     pub work_dir: PathBuf,
@@ -424,6 +426,36 @@ fn stream_chunks<T, P, C>(
     read: &AtomicU64,
     bar: &Bar,
     parse: P,
+    consume: C,
+) -> Result<()>
+where
+    T: Send,
+    P: Fn(Chunk) -> T + Sync,
+    C: FnMut(T) -> Result<()> + Send,
+{
+    stream_chunks_with(
+        files,
+        plan.chunk_size,
+        plan.jobs,
+        arrivals,
+        pool,
+        read,
+        bar,
+        parse,
+        consume,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_chunks_with<T, P, C>(
+    files: &[RevisionFile],
+    chunk_size: usize,
+    jobs: usize,
+    arrivals: &Arrivals,
+    pool: &rayon::ThreadPool,
+    read: &AtomicU64,
+    bar: &Bar,
+    parse: P,
     mut consume: C,
 ) -> Result<()>
 where
@@ -431,19 +463,19 @@ where
     P: Fn(Chunk) -> T + Sync,
     C: FnMut(T) -> Result<()> + Send,
 {
-    let batch = plan.jobs.max(1) * 2;
+    let batch = jobs.max(1) * 2;
     thread::scope(|s| {
         let (chunk_tx, chunk_rx) = bounded::<Chunk>(batch * 2);
         let reader = s.spawn(move || -> Result<()> {
             for file in files {
                 arrivals.wait(file)?;
-                source::for_each_chunk(file, plan.chunk_size, read, |c| {
+                source::for_each_chunk(file, chunk_size, read, |c| {
                     chunk_tx.send(c).map_err(|_| anyhow!(STOPPED))
                 })?;
             }
             Ok(())
         });
-        let (out_tx, out_rx) = bounded::<Vec<T>>(2);
+        let (out_tx, out_rx) = bounded::<Vec<T>>(1);
         let consumer = s.spawn(move || -> Result<()> {
             for results in out_rx {
                 for r in results {
@@ -498,7 +530,9 @@ fn load_files(
     for file in rx {
         load::load(&mut conn, &file)?;
         allow.revoke(&file.path);
-        std::fs::remove_file(&file.path).ok();
+        if !plan.keep_tsv {
+            std::fs::remove_file(&file.path).ok();
+        }
         loaded.fetch_add(file.rows, Ordering::Relaxed);
         bar.inc(file.rows);
     }
@@ -698,4 +732,70 @@ fn record_import(
     )
     .context("recording the import in kmdb_imports")?;
     Ok(conn.last_insert_id())
+}
+
+/// What `parse_only` measured.
+#[derive(Debug, Default)]
+pub struct ParseStats {
+    pub files: usize,
+    pub bytes: u64,
+    pub lines: u64,
+    pub records: u64,
+    pub seconds: f64,
+}
+
+/// Reads, decodes and classifies every line of a local export on `jobs`
+/// threads, with no database: the parse floor of a benchmark.
+pub fn parse_only(
+    dir: &std::path::Path,
+    jobs: usize,
+    chunk_size: usize,
+    progress: &Progress,
+) -> Result<ParseStats> {
+    let files = source::local::list(dir)?.files;
+    let plan_jobs = jobs.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan_jobs)
+        .build()
+        .context("starting worker threads")?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let bar = progress.bytes("parse", total);
+    let read = AtomicU64::new(0);
+    let arrivals = Arrivals::all_ready();
+    let started = Instant::now();
+    let mut stats = ParseStats {
+        files: files.len(),
+        ..Default::default()
+    };
+    // Count in the workers, so the single consumer does no work of its own.
+    let count = |chunk: Chunk| {
+        let bytes = chunk.bytes().len() as u64;
+        let parsed = parse_chunk(chunk);
+        let records = parsed
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, resolve::Outcome::Record(_)))
+            .count() as u64;
+        (bytes, parsed.outcomes.len() as u64, records)
+    };
+    let r = stream_chunks_with(
+        &files,
+        chunk_size,
+        plan_jobs,
+        &arrivals,
+        &pool,
+        &read,
+        &bar,
+        count,
+        |(b, l, r)| {
+            stats.bytes += b;
+            stats.lines += l;
+            stats.records += r;
+            Ok(())
+        },
+    );
+    finish_bar(&bar, &r);
+    r?;
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
 }
