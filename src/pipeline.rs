@@ -293,7 +293,7 @@ fn load_files_of(
 
     // Rows of earlier imports follow this import's merges and ignores.
     let catchup = resolve::catchup(&mut snap, &before, filters);
-    apply_catchup(conn, &catchup)?;
+    apply_catchup(conn, &catchup, &mut snap)?;
 
     // Pass 2: rows.
     let tsv_dir = plan.work_dir.join("tsv");
@@ -302,7 +302,7 @@ fn load_files_of(
         schema::partitions(conn, Table::Properties)?,
         schema::partitions(conn, Table::Aliases)?,
     ];
-    let writer = TsvWriter::new(&tsv_dir, maps, plan.batch_bytes, plan.batch_bytes * 8)?;
+    let writer = TsvWriter::new(&tsv_dir, maps, plan.batch_bytes, plan.batch_bytes * 4)?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -567,8 +567,49 @@ fn check_token(conn: &mut Conn, state: &StateStore) -> Result<()> {
 }
 
 /// Re-points and deletes rows of earlier imports (SPEC §4, §5).
-fn apply_catchup(conn: &mut Conn, c: &Catchup) -> Result<()> {
+fn apply_catchup(conn: &mut Conn, c: &Catchup, snap: &mut Snapshot) -> Result<()> {
     if !c.drop_users.is_empty() {
+        // Identities named only by an alias with an ignored identity (one
+        // that was not applied) lose their reason to be a user too. Found
+        // before the aliases go, so that a re-run after a crash finds them.
+        let dropped: HashSet<&str> = c.drop_names.iter().map(String::as_str).collect();
+        let mut partners: HashSet<String> = HashSet::new();
+        for part in c.drop_names.chunks(500) {
+            let marks = vec!["?"; part.len()].join(",");
+            let params: Vec<mysql::Value> =
+                part.iter().chain(part).map(|n| n.as_str().into()).collect();
+            let rows: Vec<(String, String)> = conn
+                .exec(format!("SELECT name1, name2 FROM aliases WHERE name1 IN ({marks}) OR name2 IN ({marks})"), params)
+                .context("finding aliases of ignored users")?;
+            for (a, b) in rows {
+                partners.extend([a, b].into_iter().filter(|n| !dropped.contains(n.as_str())));
+            }
+        }
+        for name in partners {
+            let Some(id) = snap.identities.get(&name) else {
+                continue;
+            };
+            let user = id as u64 + 1;
+            let used: Option<u8> = conn.exec_first(
+                "SELECT 1 FROM DUAL WHERE EXISTS(SELECT 1 FROM events WHERE user_id = ?)
+                 OR EXISTS(SELECT 1 FROM properties WHERE user_id = ?)",
+                (user, user),
+            )?;
+            let aliases: Vec<(String, String)> = conn.exec(
+                "SELECT name1, name2 FROM aliases WHERE name1 = ? OR name2 = ?",
+                (&name, &name),
+            )?;
+            let named = aliases.iter().any(|(a, b)| {
+                let other = if *a == name { b } else { a };
+                !dropped.contains(other.as_str())
+            });
+            if used.is_none() && !named {
+                conn.exec_drop("DELETE FROM users WHERE id = ?", (user,))?;
+                if let Some(s) = snap.stored.get_mut(id as usize) {
+                    *s = false;
+                }
+            }
+        }
         let ids: Vec<u64> = c.drop_users.iter().copied().collect();
         for part in ids.chunks(1000) {
             let list = part
@@ -596,6 +637,13 @@ fn apply_catchup(conn: &mut Conn, c: &Catchup) -> Result<()> {
             )
             .context("deleting aliases of ignored users")?;
         }
+        // Names only those rows used leave the dictionary, as if never seen;
+        // `load_keys` puts back any this import uses again.
+        conn.query_drop(
+            "DELETE FROM `keys` WHERE id NOT IN (SELECT DISTINCT n FROM events)
+             AND id NOT IN (SELECT DISTINCT `key` FROM properties)",
+        )
+        .context("pruning unused keys")?;
     }
     if !c.remap.is_empty() {
         conn.query_drop("CREATE TEMPORARY TABLE IF NOT EXISTS kmdb_remap (old_id BIGINT PRIMARY KEY, new_id BIGINT NOT NULL)")?;
@@ -648,7 +696,7 @@ fn load_keys(
     snap: &Snapshot,
 ) -> Result<()> {
     let mut rows = Vec::new();
-    for (id, s) in snap.keys.since(snap.saved_keys) {
+    for (id, s) in snap.keys.touched() {
         rows.extend_from_slice(format!("{id}\t").as_bytes());
         escape_into(&mut rows, s.as_bytes());
         rows.push(b'\n');

@@ -18,18 +18,36 @@ const STATE_VERSION: &str = "1";
 pub struct KeyTable {
     strings: Vec<Box<str>>,
     index: HashMap<Box<str>, u32>,
+    /// Per key: used since loaded (so its `keys` row is written).
+    touched: Vec<bool>,
 }
 
 impl KeyTable {
     /// The `keys.id` of `s`, assigning the next one when new.
     pub fn id(&mut self, s: &str) -> u32 {
         if let Some(&id) = self.index.get(s) {
+            self.touched[id as usize - 1] = true;
             return id;
         }
         self.strings.push(s.into());
+        self.touched.push(true);
         let id = self.strings.len() as u32;
         self.index.insert(s.into(), id);
         id
+    }
+
+    /// `(id, string)` of every key used since loaded.
+    pub fn touched(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.strings
+            .iter()
+            .zip(&self.touched)
+            .enumerate()
+            .filter(|(_, (_, &t))| t)
+            .map(|(i, (s, _))| (i as u32 + 1, &**s))
+    }
+
+    fn untouch(&mut self) {
+        self.touched.iter_mut().for_each(|t| *t = false);
     }
 
     pub fn len(&self) -> usize {
@@ -170,6 +188,7 @@ impl StateStore {
                 bail!("state store {} is damaged (key {id})", self.path.display());
             }
         }
+        keys.untouch();
         let saved_keys = keys.len();
         Ok(Snapshot {
             identities,

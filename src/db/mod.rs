@@ -72,8 +72,9 @@ impl DatabaseUrl {
 fn redact_in(text: &str, url: &str) -> String {
     let mut out = text.to_owned();
     if let Some((_, rest)) = url.split_once("://") {
-        let authority = rest.split('/').next().unwrap_or("");
-        let userinfo = authority.rsplit_once('@').map(|(u, _)| u).unwrap_or("");
+        // The last `@` ends the user part, even when a password holds an
+        // unencoded `/` or `@`.
+        let userinfo = rest.rsplit_once('@').map(|(u, _)| u).unwrap_or("");
         if !userinfo.is_empty() {
             if let Some((_, pass)) = userinfo.split_once(':') {
                 if !pass.is_empty() {
