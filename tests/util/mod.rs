@@ -246,7 +246,7 @@ pub fn prepared_db(test: &str, scratch: &Scratch) -> TestDb {
             "--max-date",
             "2016-02-01",
             "--days-per-partition",
-            "30",
+            "120",
         ])
         .ok();
     db
