@@ -633,10 +633,18 @@ impl S3Source {
                 reason: plain(err),
                 progressed: false,
             },
-            SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => Outcome::Retry {
-                reason: plain(err),
-                progressed: false,
-            },
+            // A connection closed before any answer comes as an "other"
+            // error the SDK marks transient: retry it like an I/O error.
+            SdkError::DispatchFailure(d)
+                if d.is_io()
+                    || d.is_timeout()
+                    || d.as_other() == Some(aws_config::retry::ErrorKind::TransientError) =>
+            {
+                Outcome::Retry {
+                    reason: plain(err),
+                    progressed: false,
+                }
+            }
             SdkError::ServiceError(se) => {
                 let status = service_status(err);
                 match (se.err().code(), status) {
