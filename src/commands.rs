@@ -206,8 +206,8 @@ pub fn status(url: &db::DatabaseUrl, state_path: &std::path::Path) -> Result<()>
     } else {
         println!("state store {}: not created yet", state_path.display());
     }
-    let last: Option<(u64, String, String, u64, u64, u64, u64, u64, Option<String>)> = conn
-        .query_first(
+    type LastImport = (u64, String, String, u64, u64, u64, u64, u64, Option<String>);
+    let last: Option<LastImport> = conn.query_first(
         "SELECT id, CAST(finished_at AS CHAR), revisions, `lines`, events, property_sets, aliases,
                 rejected_bad_timestamp + rejected_empty + rejected_ignored_user + rejected_malformed
                 + rejected_no_identity + rejected_not_whitelisted + rejected_numeric_alias

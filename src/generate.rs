@@ -313,8 +313,8 @@ fn write_index(export: &Path, rows: &[IndexRow]) -> Result<()> {
                 csv += &format!(
                     "{},{min},{max},{},{}\n",
                     row.name,
-                    km_date(min as i64),
-                    km_date(max as i64)
+                    km_date(min),
+                    km_date(max)
                 )
             }
             None => csv += &format!("{},,,,\n", row.name),

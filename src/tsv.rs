@@ -173,7 +173,7 @@ impl TsvWriter {
         line.clear();
         write!(line, "{id}\t").ok();
         line.extend_from_slice(&ts);
-        write!(line, "\t{n}\t{user}\n").ok();
+        writeln!(line, "\t{n}\t{user}").ok();
         self.push(Table::Events, t, id, &ts)
     }
 
@@ -194,8 +194,8 @@ impl TsvWriter {
         write!(line, "\t{key}\t").ok();
         escape_into(line, value.as_bytes());
         match event {
-            Some(e) => write!(line, "\t{user}\t{e}\n").ok(),
-            None => write!(line, "\t{user}\t\\N\n").ok(),
+            Some(e) => writeln!(line, "\t{user}\t{e}").ok(),
+            None => writeln!(line, "\t{user}\t\\N").ok(),
         };
         self.push(Table::Properties, t, id, &ts)
     }
