@@ -255,8 +255,9 @@ impl S3Source {
             let page = page.map_err(|e| anyhow!("listing {}: {}", self.url, self.explain(&e)))?;
             for obj in page.contents() {
                 let Some(key) = obj.key() else { continue };
-                let Some((revision, gzip)) =
-                    key.strip_prefix(dir.as_str()).and_then(parse_revision_name)
+                let Some((revision, gzip)) = key
+                    .strip_prefix(dir.as_str())
+                    .and_then(crate::source::revision_of)
                 else {
                     continue;
                 };
@@ -807,18 +808,6 @@ fn backoff(k: u32) -> Duration {
     base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
 }
 
-/// `N.json` → (N, false), `N.json.gz` → (N, true); anything else → None.
-fn parse_revision_name(name: &str) -> Option<(u64, bool)> {
-    let (num, gzip) = match name.strip_suffix(".json.gz") {
-        Some(n) => (n, true),
-        None => (name.strip_suffix(".json")?, false),
-    };
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((num.parse().ok()?, gzip))
-}
-
 /// Start offset of a `Content-Range: bytes A-B/T` header.
 fn range_start(content_range: &str) -> Option<u64> {
     content_range
@@ -1072,7 +1061,7 @@ fn describe_index(csv: &str) -> Option<String> {
     for row in &rows {
         let rev = field(row, file_c).and_then(|f| {
             let name = f.rsplit('/').next()?.to_string();
-            parse_revision_name(&name).map(|(n, _)| n)
+            crate::source::revision_of(&name).map(|(n, _)| n)
         });
         if let Some(n) = rev {
             revs = Some(revs.map_or((n, n), |(a, b)| (a.min(n), b.max(n))));
@@ -1248,8 +1237,8 @@ mod tests {
 
     #[test]
     fn revision_names() {
-        assert_eq!(parse_revision_name("12.json"), Some((12, false)));
-        assert_eq!(parse_revision_name("007.json.gz"), Some((7, true)));
+        assert_eq!(crate::source::revision_of("12.json"), Some((12, false)));
+        assert_eq!(crate::source::revision_of("007.json.gz"), Some((7, true)));
         for bad in [
             "README",
             "x.json",
@@ -1260,7 +1249,7 @@ mod tests {
             "-1.json",
             "99999999999999999999999.json",
         ] {
-            assert_eq!(parse_revision_name(bad), None, "{bad}");
+            assert_eq!(crate::source::revision_of(bad), None, "{bad}");
         }
         assert_eq!(range_start("bytes 100-199/200"), Some(100));
         assert_eq!(range_start("garbage"), None);
