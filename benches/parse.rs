@@ -1,0 +1,161 @@
+//! The line decoder + classifier (`kmdb::resolve::parse_line`: SPEC §2 and
+//! §3) and gzip decompression, on one core, in MB/s of input.
+//!
+//! The input is ~20 MB of `kmdb generate` output (seed 1), written to a temp
+//! directory when the bench starts: the same mix of events, property sets,
+//! aliases, quirks and faults as a benchmark export.
+//!
+//!   cargo bench --bench parse                 # all
+//!   cargo bench --bench parse -- parse_line   # one
+//!
+//! Targets (benches/RESULTS.md): parse ≥ 450 MB/s per core, gzip ≥ 250 MB/s
+//! per core (of decompressed output).
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use kmdb::decode::{decode_line, Decoded};
+use kmdb::generate::{generate, Amount, GenerateOptions, DEFAULT_FILE_BYTES};
+use kmdb::resolve::{parse_line, Outcome};
+
+/// Bytes of generated input.
+const INPUT_BYTES: u64 = 20_000_000;
+
+/// The revision files of a fresh `kmdb generate` export, concatenated in
+/// revision order.
+fn generated_export(bytes: u64) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = GenerateOptions {
+        out: dir.path().to_owned(),
+        amount: Amount::Bytes(bytes),
+        seed: 1,
+        gzip_every: None,
+        file_bytes: DEFAULT_FILE_BYTES,
+    };
+    let summary = generate(&opts, &mut |_| {}).expect("generate");
+    let mut data = Vec::with_capacity(summary.bytes as usize);
+    for n in 1..=summary.files {
+        let path = dir.path().join("revisions").join(format!("{n}.json"));
+        data.extend(read(&path));
+    }
+    assert_eq!(data.len() as u64, summary.bytes);
+    data
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Lines without their `\n`, as `Chunk::lines` gives them to the parser.
+fn lines(data: &[u8]) -> Vec<&[u8]> {
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    body.split(|&b| b == b'\n').collect()
+}
+
+fn gzip(data: &[u8], level: Compression) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4), level);
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+/// Decompresses like `source::for_each_chunk` (64 KiB reads); returns the
+/// bytes out.
+fn gunzip(compressed: &[u8], buf: &mut [u8]) -> usize {
+    let mut gz = MultiGzDecoder::new(compressed);
+    let mut total = 0;
+    loop {
+        match gz.read(buf) {
+            Ok(0) => return total,
+            Ok(n) => {
+                black_box(&buf[..n]);
+                total += n;
+            }
+            Err(e) => panic!("gunzip: {e}"),
+        }
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let data = generated_export(INPUT_BYTES);
+    let lines = lines(&data);
+    let bytes = data.len() as u64;
+
+    // What the mix is, once, so a figure can be read against it.
+    let (mut blank, mut records, mut rejected) = (0u64, 0u64, 0u64);
+    for l in &lines {
+        match parse_line(l) {
+            Outcome::Blank => blank += 1,
+            Outcome::Record(_) => records += 1,
+            Outcome::Rejected(_) => rejected += 1,
+        }
+    }
+    eprintln!(
+        "input: {bytes} bytes, {} lines ({records} records, {rejected} rejected, {blank} blank)",
+        lines.len()
+    );
+
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Bytes(bytes));
+    g.sampling_mode(SamplingMode::Flat);
+    // decode + classify: what every parse worker does per line.
+    g.bench_function("parse_line", |b| {
+        b.iter(|| {
+            for l in &lines {
+                black_box(parse_line(black_box(l)));
+            }
+        })
+    });
+    // decode alone (octal escapes, UTF-8 repair), to split the figure above.
+    g.bench_function("decode_line", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for l in &lines {
+                if let Decoded::Text(t) = decode_line(black_box(l)) {
+                    n += t.len();
+                }
+            }
+            black_box(n)
+        })
+    });
+    g.finish();
+
+    // MB/s of decompressed output. `kmdb generate` writes level 1 ("fast");
+    // KM's own files are gzip's default, level 6.
+    let mut g = c.benchmark_group("gunzip");
+    g.throughput(Throughput::Bytes(bytes));
+    g.sampling_mode(SamplingMode::Flat);
+    let mut buf = vec![0u8; 64 * 1024];
+    for (name, level) in [
+        ("level1", Compression::fast()),
+        ("level6", Compression::default()),
+    ] {
+        let compressed = gzip(&data, level);
+        assert_eq!(gunzip(&compressed, &mut buf) as u64, bytes);
+        eprintln!(
+            "gzip {name}: {} bytes ({:.1}% of the input)",
+            compressed.len(),
+            compressed.len() as f64 * 100.0 / bytes as f64
+        );
+        g.bench_function(name, |b| {
+            b.iter(|| gunzip(black_box(&compressed), &mut buf))
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = parse;
+    // Short runs: each iteration is ~20 MB, so 10 flat samples are plenty.
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(parse);
