@@ -312,6 +312,7 @@ fn load_files_of(
     let mut resolver = Resolver::new(&mut snap, filters, unapplied, writer, rejects);
 
     let bar = progress.bytes("rows", total_bytes);
+    let pass2_started = Instant::now();
     let load_bar = progress.rows("load", 0);
     let read = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
@@ -353,6 +354,9 @@ fn load_files_of(
                     bail!(STOPPED);
                 }
                 let files = resolver.consume(chunk)?;
+                let lines = resolver.total.lines;
+                let secs = pass2_started.elapsed().as_secs_f64().max(1e-3);
+                bar.set_message(format!("{lines} lines ({:.0}/s)", lines as f64 / secs));
                 send(files, &file_tx)
             },
         );
