@@ -153,7 +153,7 @@ fn format_rows(rows: &[Row], out: &mut Vec<u8>) {
             Row::Event { id, t, n, user } => {
                 write!(out, "{id}\t").ok();
                 out.extend_from_slice(&datetime(*t));
-                write!(out, "\t{n}\t{user}\n").ok();
+                writeln!(out, "\t{n}\t{user}").ok();
             }
             Row::Property {
                 id,
@@ -168,8 +168,8 @@ fn format_rows(rows: &[Row], out: &mut Vec<u8>) {
                 write!(out, "\t{key}\t").ok();
                 escape_into(out, value.as_bytes());
                 match event {
-                    Some(e) => write!(out, "\t{user}\t{e}\n").ok(),
-                    None => write!(out, "\t{user}\t\\N\n").ok(),
+                    Some(e) => writeln!(out, "\t{user}\t{e}").ok(),
+                    None => writeln!(out, "\t{user}\t\\N").ok(),
                 };
             }
             Row::Alias {
