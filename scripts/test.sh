@@ -42,4 +42,9 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 # Not exec: the EXIT trap must still run. set -e would skip saving the code.
 rc=0
 cargo test "$@" || rc=$?
+# The database-outage test stops the shared server, so it runs alone, after
+# everything else, on a full run.
+if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
+    cargo test --test crash -- --ignored --exact mariadb_stopped_mid_import_then_rerun_completes || rc=$?
+fi
 exit "$rc"

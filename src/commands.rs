@@ -37,10 +37,21 @@ pub fn partition(url: &DatabaseUrl, min_date: &str, max_date: &str, days: u32) -
 
 pub fn import(plan: &ImportPlan) -> Result<()> {
     let progress = Progress::new(plan.progress);
+    // An interrupted import is finished first, then the rest is imported.
+    loop {
+        let result = import_once(plan, &progress)?;
+        if !result {
+            return Ok(());
+        }
+    }
+}
+
+/// One import; true when it finished an interrupted one (more may follow).
+fn import_once(plan: &ImportPlan, progress: &Progress) -> Result<bool> {
     let started = std::time::Instant::now();
-    let result = pipeline::import(plan, &progress)?;
+    let result = pipeline::import(plan, progress)?;
     if result.revisions.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -53,7 +64,7 @@ pub fn import(plan: &ImportPlan) -> Result<()> {
     if let Some(path) = &result.rejects_file {
         println!("rejected lines written to {}", path.display());
     }
-    Ok(())
+    Ok(result.resumed)
 }
 
 pub fn download(

@@ -73,6 +73,9 @@ pub struct ImportResult {
     pub revisions: Vec<u64>,
     pub rejects_file: Option<PathBuf>,
     pub import_id: Option<u64>,
+    /// This run finished an interrupted import; the revisions it did not
+    /// cover are still to import.
+    pub resumed: bool,
 }
 
 /// Error text used when a stage stops because another one failed first.
@@ -100,11 +103,37 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
             && plan.max_revision.is_none_or(|m| revision <= m)
             && !done.contains(&revision)
     };
-    let files: Vec<RevisionFile> = listed
-        .files
-        .into_iter()
-        .filter(|f| pending(f.revision))
-        .collect();
+    // An import interrupted before its commit is finished first, over exactly
+    // its revisions: its links may already have re-pointed rows in MySQL.
+    let in_flight = state.in_flight()?;
+    let resumed = in_flight.is_some();
+    let files: Vec<RevisionFile> = match &in_flight {
+        Some(revs) => {
+            progress.log(&format!(
+                "resuming the interrupted import of {} revision(s) first; run again for the rest",
+                revs.len()
+            ));
+            let wanted: HashSet<u64> = revs.iter().copied().collect();
+            let files: Vec<RevisionFile> = listed
+                .files
+                .into_iter()
+                .filter(|f| wanted.contains(&f.revision))
+                .collect();
+            if files.len() != wanted.len() {
+                bail!(
+                    "the interrupted import of revisions {:?} cannot be finished: some of them are not in {}",
+                    revs,
+                    plan.source
+                );
+            }
+            files
+        }
+        None => listed
+            .files
+            .into_iter()
+            .filter(|f| pending(f.revision))
+            .collect(),
+    };
     if files.is_empty() {
         progress.log("nothing to import: every revision in range is already imported");
         return Ok(ImportResult::default());
@@ -125,7 +154,8 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
             arrivals: &arrivals,
             started,
         };
-        return load_files_of(ctx, &mut conn, &mut state, &filters, &files);
+        return load_files_of(ctx, &mut conn, &mut state, &filters, &files)
+            .map(|r| ImportResult { resumed, ..r });
     };
     // From S3: download (bounded concurrency) while the first pass reads
     // the files already complete, in revision order.
@@ -182,7 +212,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
             std::fs::remove_file(&f.path).ok();
         }
     }
-    result
+    result.map(|r| ImportResult { resumed, ..r })
 }
 
 /// What every stage of one import shares.
@@ -264,6 +294,7 @@ fn load_files_of(
         .num_threads(plan.jobs)
         .build()
         .context("starting worker threads")?;
+    state.set_in_flight(&files.iter().map(|f| f.revision).collect::<Vec<_>>())?;
     let mut snap = state.load()?;
     for name in &filters.ignored_users {
         snap.identities.intern(name);
@@ -399,6 +430,7 @@ fn load_files_of(
         revisions: revisions.iter().map(|r| r.0).collect(),
         rejects_file,
         import_id: Some(import_id),
+        resumed: false,
     })
 }
 
@@ -548,7 +580,23 @@ fn load_files(
 fn check_token(conn: &mut Conn, state: &StateStore) -> Result<()> {
     let db_token = schema::token(conn)?;
     match state.meta("database_token")? {
-        Some(t) if t == db_token => Ok(()),
+        Some(t) if t == db_token => {
+            // The rows of the imports the state store remembers must still be
+            // there: their accounting row is the witness.
+            if let Some(last) = state.meta("last_import_id")? {
+                let found: Option<u64> =
+                    conn.exec_first("SELECT id FROM kmdb_imports WHERE id = ?", (last.as_str(),))?;
+                if found.is_none() {
+                    bail!(
+                        "the database lost the imports state store {} remembers (import #{last} is not \
+                         in kmdb_imports): it was emptied behind kmdb's back; start over with \
+                         `kmdb flush --yes`",
+                        state.path().display()
+                    );
+                }
+            }
+            Ok(())
+        }
         Some(_) => bail!(
             "state store {} belongs to another database, or this database was flushed or \
              recreated without it: use the state file of this database, or start over with \

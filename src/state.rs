@@ -136,6 +136,19 @@ impl StateStore {
         Ok(())
     }
 
+    /// Revisions of an import that started loading but did not commit.
+    pub fn in_flight(&self) -> Result<Option<Vec<u64>>> {
+        Ok(self
+            .meta("in_flight")?
+            .map(|v| v.split(',').filter_map(|r| r.parse().ok()).collect()))
+    }
+
+    /// Records, durably, the revisions an import is about to load.
+    pub fn set_in_flight(&self, revisions: &[u64]) -> Result<()> {
+        let list: Vec<String> = revisions.iter().map(u64::to_string).collect();
+        self.set_meta("in_flight", &list.join(","))
+    }
+
     /// Revisions already imported.
     pub fn imported_revisions(&self) -> Result<Vec<u64>> {
         let mut stmt = self
@@ -240,6 +253,12 @@ impl StateStore {
             for &(rev, lines) in revisions {
                 put.execute(params![rev as i64, lines as i64, import_id as i64])?;
             }
+            tx.execute("DELETE FROM meta WHERE key = 'in_flight'", [])?;
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES('last_import_id', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [import_id.to_string()],
+            )?;
         }
         tx.commit()
             .with_context(|| format!("committing state store {}", self.path.display()))?;
@@ -251,6 +270,7 @@ impl StateStore {
         self.conn.execute_batch(
             "BEGIN;
              DELETE FROM identities; DELETE FROM keys; DELETE FROM revisions;
+             DELETE FROM meta WHERE key IN ('in_flight', 'last_import_id');
              COMMIT;",
         )?;
         Ok(())

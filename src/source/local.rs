@@ -32,11 +32,16 @@ pub fn list(dir: &Path) -> Result<LocalExport> {
         let Some((revision, gzip)) = name.to_str().and_then(revision_of) else {
             continue;
         };
-        let meta = entry
-            .metadata()
-            .with_context(|| format!("reading {}", entry.path().display()))?;
+        // Follows symlinks; a revision name that is not a readable file is
+        // an error, not a revision to skip.
+        let path = entry.path();
+        let meta = std::fs::metadata(&path)
+            .with_context(|| format!("reading revision file {}", path.display()))?;
         if !meta.is_file() {
-            continue;
+            bail!(
+                "{} is not a file: a revision must be a readable file",
+                path.display()
+            );
         }
         files.push(RevisionFile {
             revision,
