@@ -106,6 +106,10 @@ pub fn classify(text: &str) -> Result<Record, Reject> {
     let mut name = None;
     let mut t = None;
     let mut props: Vec<(String, String)> = Vec::new();
+    // Position of each property name, for lines with many keys (a linear
+    // scan would make a hostile line quadratic).
+    let mut positions: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut dropped: Vec<usize> = Vec::new();
     for (key, value) in fields {
         match &*key {
             "_p" => identity = Some(value),
@@ -114,20 +118,47 @@ pub fn classify(text: &str) -> Result<Record, Reject> {
             "_t" => t = Some(value),
             _ => {
                 let key = cut(key);
-                // Duplicate keys: the last value wins, in the place of the first.
-                let slot = props.iter().position(|(k, _)| *k == key);
-                match (value_text(&value), slot) {
-                    (Some(v), Some(i)) => props[i].1 = v,
-                    (Some(v), None) => props.push((key, v)),
-                    (None, Some(i)) => {
-                        props.remove(i);
+                // Duplicate keys: the last value wins, in the place of the
+                // first; a null drops the key (kept as an empty slot here).
+                let slot = if props.len() < 16 {
+                    props.iter().position(|(k, _)| *k == key)
+                } else {
+                    if positions.is_empty() {
+                        positions
+                            .extend(props.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)));
                     }
+                    positions.get(&key).copied()
+                };
+                match (value_text(&value), slot) {
+                    (Some(v), Some(i)) => {
+                        props[i].1 = v;
+                        dropped.retain(|&d| d != i);
+                    }
+                    (Some(v), None) => {
+                        if !positions.is_empty() {
+                            positions.insert(key.clone(), props.len());
+                        }
+                        props.push((key, v));
+                    }
+                    (None, Some(i)) => dropped.push(i),
                     (None, None) => {}
                 }
             }
         }
     }
 
+    if !dropped.is_empty() {
+        // A later null removes the key, unless a later value set it again.
+        let mut keep = vec![true; props.len()];
+        for i in dropped {
+            keep[i] = false;
+        }
+        let mut i = 0;
+        props.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
     let identity = non_empty_text(identity.as_ref()).ok_or(Reject::NoIdentity)?;
     let t = t
         .as_ref()
@@ -161,7 +192,7 @@ pub fn classify(text: &str) -> Result<Record, Reject> {
 /// not exactly one JSON object (garbage after the closing brace included).
 fn parse_object(text: &str) -> Option<Vec<(String, LazyValue<'_>)>> {
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
-    if !trimmed.starts_with('{') || !trimmed.ends_with('}') {
+    if !trimmed.starts_with('{') || !trimmed.ends_with('}') || too_deep(trimmed.as_bytes()) {
         return None;
     }
     let mut fields = Vec::with_capacity(8);
@@ -183,6 +214,39 @@ fn parse_object(text: &str) -> Option<Vec<(String, LazyValue<'_>)>> {
         return None;
     }
     Some(fields)
+}
+
+/// Deepest nesting of arrays and objects accepted: the parser recurses, and
+/// a hostile line must not exhaust a worker's stack.
+const MAX_DEPTH: usize = 128;
+
+/// True when brackets outside strings nest deeper than [`MAX_DEPTH`].
+fn too_deep(text: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The text of a value (SPEC §3): strings as they are, numbers as their JSON
@@ -302,9 +366,39 @@ pub fn parse_seconds(text: &str) -> Option<i64> {
     if let Ok(n) = text.parse::<i64>() {
         return (0..=MAX_UNIX_SECONDS).contains(&n).then_some(n);
     }
-    let f: f64 = text.parse().ok()?;
-    // Range-check the instant itself, then drop the fraction.
-    (f.is_finite() && f >= 0.0 && f < (MAX_UNIX_SECONDS + 1) as f64).then(|| f.trunc() as i64)
+    // Truncated from the text itself, not rounded through f64: the
+    // integer part of `mantissa × 10^exp`, range-checked on the real value.
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    let negative = mantissa.starts_with('-');
+    let mantissa = mantissa.trim_start_matches('-');
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: String = format!("{int}{frac}");
+    if digits.bytes().all(|b| b == b'0') {
+        return Some(0);
+    }
+    if negative {
+        return None;
+    }
+    // Position of the decimal point within `digits`.
+    let point = int.len() as i64 + exp;
+    if point <= 0 {
+        return Some(0);
+    }
+    let whole = digits.trim_start_matches('0').len() as i64 - (digits.len() as i64 - point);
+    if whole > 12 {
+        return None; // more than 12 integer digits is past 9999
+    }
+    let point = point as usize;
+    let int_digits: String = if point <= digits.len() {
+        digits[..point].to_owned()
+    } else {
+        format!("{digits}{}", "0".repeat(point - digits.len()))
+    };
+    let n: i64 = int_digits.trim_start_matches('0').parse().unwrap_or(0);
+    (n <= MAX_UNIX_SECONDS).then_some(n)
 }
 
 /// JSON number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.

@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler};
 
@@ -101,8 +101,16 @@ pub fn load(conn: &mut Conn, file: &TsvFile) -> Result<u64> {
 /// Runs a `LOAD DATA` and fails on any warning but a duplicate key, so that
 /// a truncated or mangled value never passes silently.
 pub fn run_load(conn: &mut Conn, sql: &str, path: &Path) -> Result<u64> {
-    conn.query_drop(sql)
-        .with_context(|| format!("loading {}", path.display()))?;
+    conn.query_drop(sql).map_err(|e| match e {
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
+            anyhow::anyhow!(
+                "lost the connection to the MySQL server while loading {} ({e}); when the server \
+                 is back, run the same `kmdb import` again: it resumes",
+                path.display()
+            )
+        }
+        e => anyhow::Error::new(e).context(format!("loading {}", path.display())),
+    })?;
     let inserted = conn.affected_rows();
     if conn.warnings() > 0 {
         let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS LIMIT 10")?;
