@@ -17,7 +17,8 @@ DATA="$DIR/data"
 CNF="$DIR/my.cnf"
 PIDFILE="$DIR/mariadbd.pid"
 LOG="$DIR/error.log"
-PORT="${KMDB_DEV_DB_PORT:-33306}"
+# Below the ephemeral range (32768+), so no outgoing connection can hold it.
+PORT="${KMDB_DEV_DB_PORT:-23306}"
 DB_NAME=kmdb
 DB_USER=kmdb
 DB_PASS=kmdb-dev-pw

@@ -14,7 +14,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="$ROOT/.dev-db/s3"
 PIDFILE="$DIR/moto.pid"
 LOG="$DIR/moto.log"
-PORT="${KMDB_S3_PORT:-35000}"
+# Below the ephemeral range (32768+), so no outgoing connection can hold it.
+PORT="${KMDB_S3_PORT:-25000}"
 URL="http://127.0.0.1:$PORT"
 # Stay on moto 5's server CLI/behaviour; override to try another version.
 MOTO_SPEC="${KMDB_MOTO_SPEC:-moto[server]>=5,<6}"

@@ -1,6 +1,6 @@
 //! S3 listing and download against a local S3 server (moto).
 //!
-//! Needs `KMDB_TEST_S3_ENDPOINT` (e.g. `http://127.0.0.1:35000`, see scripts/s3-server.sh);
+//! Needs `KMDB_TEST_S3_ENDPOINT` (e.g. `http://127.0.0.1:25000`, see scripts/s3-server.sh);
 //! tests that need it print a note and return when it is unset. Credentials default to
 //! `test`/`test` in us-east-1 when the environment has none.
 

@@ -2,7 +2,7 @@
 //! real MariaDB. An import from S3 must give exactly the database that an import of the same
 //! files from a local directory gives, however it is split, interrupted or repeated.
 //!
-//! Needs `KMDB_TEST_S3_ENDPOINT` (e.g. `http://127.0.0.1:35000`, see scripts/s3-server.sh);
+//! Needs `KMDB_TEST_S3_ENDPOINT` (e.g. `http://127.0.0.1:25000`, see scripts/s3-server.sh);
 //! tests print a note and return when it is unset (scripts/test.sh always sets it).
 //! Credentials are `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_REGION` from the
 //! environment, `test` / `test` / `us-east-1` when unset (moto accepts anything).
