@@ -107,6 +107,8 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
     // its revisions: its links may already have re-pointed rows in MySQL.
     let in_flight = state.in_flight()?;
     let resumed = in_flight.is_some();
+    // Rows it loaded under other filters must go before they load again.
+    let redo = resumed && state.in_flight_filters()?.as_deref() != Some(&*filters.digest());
     let files: Vec<RevisionFile> = match &in_flight {
         Some(revs) => {
             progress.log(&format!(
@@ -153,6 +155,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
             allow,
             arrivals: &arrivals,
             started,
+            redo,
         };
         return load_files_of(ctx, &mut conn, &mut state, &filters, &files)
             .map(|r| ImportResult { resumed, ..r });
@@ -202,6 +205,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
             allow,
             arrivals: &arrivals,
             started,
+            redo,
         };
         let r = load_files_of(ctx, &mut conn, &mut state, &filters, &files);
         stop.store(true, Ordering::SeqCst);
@@ -222,6 +226,9 @@ struct Ctx<'a> {
     allow: Arc<InfileAllowlist>,
     arrivals: &'a Arrivals,
     started: Instant,
+    /// Remove the rows of an interrupted import before loading its
+    /// revisions again (its filters were different).
+    redo: bool,
 }
 
 /// Revision files of the source, local or still to download.
@@ -289,16 +296,20 @@ fn load_files_of(
         allow,
         arrivals,
         started,
+        redo,
     } = ctx;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.jobs)
         .build()
         .context("starting worker threads")?;
-    state.set_in_flight(&files.iter().map(|f| f.revision).collect::<Vec<_>>())?;
+    let revisions: Vec<u64> = files.iter().map(|f| f.revision).collect();
     let mut snap = state.load()?;
-    for name in &filters.ignored_users {
-        snap.identities.intern(name);
+    if redo {
+        progress
+            .log("the filters changed since the interrupted import: removing the rows it loaded");
+        remove_uncommitted(conn, &revisions, &snap)?;
     }
+    state.set_in_flight(&revisions, &filters.digest())?;
     let before: Vec<Ident> = snap.identities.canonicals();
 
     // Pass 1: the links, in input order.
@@ -619,6 +630,44 @@ fn check_token(conn: &mut Conn, state: &StateStore) -> Result<()> {
 }
 
 /// Re-points and deletes rows of earlier imports (SPEC §4, §5).
+/// Deletes what an interrupted import may have loaded: the rows of its
+/// revisions (ids `revision << 40 ..`) and the users and keys numbered after
+/// the state store's. Committed rows it re-pointed are re-pointed again by
+/// this run's catch-up, as identity numbers do not depend on the filters.
+fn remove_uncommitted(conn: &mut Conn, revisions: &[u64], snap: &Snapshot) -> Result<()> {
+    let ranges: Vec<String> = revisions
+        .iter()
+        .map(|&r| {
+            format!(
+                "id BETWEEN {} AND {}",
+                resolve::row_id(r, 0),
+                resolve::row_id(r + 1, 0) - 1
+            )
+        })
+        .collect();
+    for table in Table::ALL {
+        conn.query_drop(format!(
+            "DELETE FROM {} WHERE {}",
+            table.name(),
+            ranges.join(" OR ")
+        ))
+        .with_context(|| {
+            format!(
+                "removing the interrupted import's rows from {}",
+                table.name()
+            )
+        })?;
+    }
+    conn.exec_drop(
+        "DELETE FROM users WHERE id > ?",
+        (snap.identities.len() as u64,),
+    )
+    .context("removing the interrupted import's users")?;
+    conn.exec_drop("DELETE FROM `keys` WHERE id > ?", (snap.keys.len() as u64,))
+        .context("removing the interrupted import's keys")?;
+    Ok(())
+}
+
 fn apply_catchup(conn: &mut Conn, c: &Catchup, snap: &mut Snapshot) -> Result<()> {
     if !c.drop_users.is_empty() {
         // Identities named only by an alias with an ignored identity (one

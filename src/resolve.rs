@@ -93,6 +93,10 @@ pub struct Resolver<'a> {
     pub snap: &'a mut Snapshot,
     pub filters: &'a Filters,
     ignored_roots: HashSet<Ident>,
+    /// Ignored names, for identities first seen in this pass.
+    ignored_names: HashSet<&'a str>,
+    /// Identities known before this pass: later ones are singletons.
+    known: usize,
     unapplied: HashSet<(u64, u64)>,
     pub writer: TsvWriter,
     pub rejects: RejectsFile,
@@ -112,10 +116,13 @@ impl<'a> Resolver<'a> {
         rejects: RejectsFile,
     ) -> Resolver<'a> {
         let ignored_roots = ignored_roots(&mut snap.identities, filters);
+        let known = snap.identities.len();
         Resolver {
             snap,
             filters,
             ignored_roots,
+            ignored_names: filters.ignored_users.iter().map(String::as_str).collect(),
+            known,
             unapplied,
             writer,
             rejects,
@@ -193,7 +200,7 @@ impl<'a> Resolver<'a> {
                 name,
                 props,
             } => {
-                let u = self.snap.identities.intern(&identity);
+                let u = self.intern(&identity);
                 if self.is_ignored(u) {
                     return Ok(Some(Reject::IgnoredUser));
                 }
@@ -209,7 +216,7 @@ impl<'a> Resolver<'a> {
                 self.total.events += 1;
             }
             Record::PropertySet { identity, t, props } => {
-                let u = self.snap.identities.intern(&identity);
+                let u = self.intern(&identity);
                 if self.is_ignored(u) {
                     return Ok(Some(Reject::IgnoredUser));
                 }
@@ -239,6 +246,19 @@ impl<'a> Resolver<'a> {
             files.extend(self.writer.property(id, t, k, value, user, event)?);
         }
         Ok(())
+    }
+
+    /// The identity of a row's `_p`. Ignored names get no number before
+    /// they are seen, so that numbers do not depend on the filters.
+    fn intern(&mut self, name: &str) -> Ident {
+        let id = self.snap.identities.intern(name);
+        if !self.ignored_names.is_empty()
+            && id as usize >= self.known
+            && self.ignored_names.contains(name)
+        {
+            self.ignored_roots.insert(id);
+        }
+        id
     }
 
     fn is_ignored(&mut self, id: Ident) -> bool {
@@ -308,7 +328,11 @@ pub fn catchup(snap: &mut Snapshot, before: &[Ident], filters: &Filters) -> Catc
         let id = i as Ident;
         let root = snap.identities.find(id);
         if ignored.contains(&root) {
+            // Rows may carry the old canonical or, re-pointed by an
+            // interrupted run of this import, the current one.
             out.drop_users.insert(old as u64 + 1);
+            out.drop_users
+                .insert(snap.identities.canonical(id) as u64 + 1);
             out.drop_names.push(snap.identities.name(id).to_owned());
             snap.stored[i] = false;
             continue;

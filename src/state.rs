@@ -143,9 +143,16 @@ impl StateStore {
             .map(|v| v.split(',').filter_map(|r| r.parse().ok()).collect()))
     }
 
-    /// Records, durably, the revisions an import is about to load.
-    pub fn set_in_flight(&self, revisions: &[u64]) -> Result<()> {
+    /// The filters digest recorded with [`Self::in_flight`].
+    pub fn in_flight_filters(&self) -> Result<Option<String>> {
+        self.meta("in_flight_filters")
+    }
+
+    /// Records, durably, the revisions an import is about to load and the
+    /// digest of the filters it loads them with.
+    pub fn set_in_flight(&self, revisions: &[u64], filters: &str) -> Result<()> {
         let list: Vec<String> = revisions.iter().map(u64::to_string).collect();
+        self.set_meta("in_flight_filters", filters)?;
         self.set_meta("in_flight", &list.join(","))
     }
 
@@ -253,7 +260,10 @@ impl StateStore {
             for &(rev, lines) in revisions {
                 put.execute(params![rev as i64, lines as i64, import_id as i64])?;
             }
-            tx.execute("DELETE FROM meta WHERE key = 'in_flight'", [])?;
+            tx.execute(
+                "DELETE FROM meta WHERE key IN ('in_flight', 'in_flight_filters')",
+                [],
+            )?;
             tx.execute(
                 "INSERT INTO meta(key, value) VALUES('last_import_id', ?1)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -270,7 +280,7 @@ impl StateStore {
         self.conn.execute_batch(
             "BEGIN;
              DELETE FROM identities; DELETE FROM keys; DELETE FROM revisions;
-             DELETE FROM meta WHERE key IN ('in_flight', 'last_import_id');
+             DELETE FROM meta WHERE key IN ('in_flight', 'in_flight_filters', 'last_import_id');
              COMMIT;",
         )?;
         Ok(())

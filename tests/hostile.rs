@@ -24,6 +24,13 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use util::*;
 
+/// A database name of this test process: two runs of these tests at once on
+/// one server (two people, or CI and a developer) must not drop each
+/// other's databases.
+fn unique(name: &str) -> String {
+    format!("{name}_{}", std::process::id())
+}
+
 // ---------------------------------------------------------------------------
 // Byte-exact round trip through MariaDB
 
@@ -368,7 +375,7 @@ fn check_revision(db: &TestDb, revision: u64, lines: &[Line]) -> Result<(), Test
 #[test]
 fn hostile_text_round_trips_through_mariadb_byte_exact() {
     let s = Scratch::new();
-    let db = prepared_db("hostile_roundtrip", &s);
+    let db = prepared_db(&unique("hostile_roundtrip"), &s);
     let export = s.join("export");
     std::fs::create_dir_all(export.join("revisions")).unwrap();
     let revision = Cell::new(0u64);
@@ -412,7 +419,7 @@ fn hostile_text_round_trips_through_mariadb_byte_exact() {
 #[test]
 fn local_infile_handler_sends_only_allowed_files() {
     let s = Scratch::new();
-    let db = TestDb::new("hostile_infile");
+    let db = TestDb::new(&unique("hostile_infile"));
     let url = kmdb::db::DatabaseUrl::parse(&db.url).unwrap();
     let allow = Arc::new(kmdb::db::InfileAllowlist::default());
     let ok_file = s.join("rows.tsv");
@@ -530,20 +537,22 @@ fn passwords_never_appear_in_output_state_rejects_or_work_dir() {
     );
     let opts = mysql::Opts::from_url(&base_url()).unwrap();
     let (host, port) = (opts.get_ip_or_hostname().to_string(), opts.get_tcp_port());
-    let db = TestDb::new("hostile_password");
-    let user = "kmdb_pwtest";
+    let db = TestDb::new(&unique("hostile_password"));
+    let user = unique("kmdb_pw");
+    let user = user.as_str();
     admin(&format!("DROP USER IF EXISTS '{user}'@'%'"));
     admin(&format!(
         "CREATE USER '{user}'@'%' IDENTIFIED BY '{SECRET}'"
     ));
     admin(&format!("GRANT ALL ON `{}`.* TO '{user}'@'%'", db.name));
-    struct DropUser;
+    struct DropUser(String);
     impl Drop for DropUser {
         fn drop(&mut self) {
-            let _ = std::panic::catch_unwind(|| admin("DROP USER IF EXISTS 'kmdb_pwtest'@'%'"));
+            let sql = format!("DROP USER IF EXISTS '{}'@'%'", self.0);
+            let _ = std::panic::catch_unwind(|| admin(&sql));
         }
     }
-    let _drop_user = DropUser;
+    let _drop_user = DropUser(user.to_string());
 
     let urls = [
         (
