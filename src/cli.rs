@@ -192,6 +192,13 @@ pub struct ImportArgs {
     /// Keep the TSV files once loaded (for benchmarks of the load alone).
     #[arg(long, hide = true)]
     pub keep_tsv: bool,
+    /// Load every file straight into its partition, never through a staging
+    /// table (to measure what staging gains).
+    #[arg(long, hide = true)]
+    pub no_staging: bool,
+    /// MB of rows per TSV file (to measure the effect of file size).
+    #[arg(long, hide = true, default_value_t = 32)]
+    pub batch_mb: usize,
     #[command(flatten)]
     pub db: DbArgs,
     /// State store file (identities, keys, imported revisions).
@@ -227,13 +234,14 @@ impl ImportArgs {
         let jobs = self
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        if jobs == 0 || self.load_sessions == 0 {
-            bail!("--jobs and --load-sessions must be at least 1");
+        if jobs == 0 || self.load_sessions == 0 || self.batch_mb == 0 {
+            bail!("--jobs, --load-sessions and --batch-mb must be at least 1");
         }
         Ok(ImportPlan {
             source: self.s3.source(self.source.as_deref())?,
             keep_files: self.keep_files,
             keep_tsv: self.keep_tsv,
+            staging: !self.no_staging,
             database: self.db.url()?,
             state: self.state.clone(),
             work_dir: absolute(&self.work_dir),
@@ -243,7 +251,7 @@ impl ImportArgs {
             load_sessions: self.load_sessions,
             progress: Mode::auto(self.quiet),
             chunk_size: CHUNK_SIZE,
-            batch_bytes: 32 << 20,
+            batch_bytes: self.batch_mb << 20,
         })
     }
 }

@@ -33,6 +33,8 @@ pub struct ImportPlan {
     pub keep_files: bool,
     /// Keep the TSV files after loading them (for benchmarks of the load).
     pub keep_tsv: bool,
+    /// Fill empty partitions through staging tables (see `load::Loader`).
+    pub staging: bool,
     pub database: DatabaseUrl,
     pub state: PathBuf,
     pub work_dir: PathBuf,
@@ -310,6 +312,7 @@ fn load_files_of(
         remove_uncommitted(conn, &revisions, &snap)?;
     }
     state.set_in_flight(&revisions, &filters.digest())?;
+    load::drop_stages(conn)?;
     let before: Vec<Ident> = snap.identities.canonicals();
 
     // Pass 1: the links, in input order.
@@ -360,13 +363,15 @@ fn load_files_of(
     let failed = AtomicBool::new(false);
     let loaded = AtomicU64::new(0);
     let (file_tx, file_rx) = bounded::<TsvFile>(plan.load_sessions * 4);
+    let locks = load::PartitionLocks::default();
     let pass2 = thread::scope(|s| {
         let loaders: Vec<_> = (0..plan.load_sessions)
-            .map(|_| {
+            .map(|session| {
                 let rx = file_rx.clone();
                 let (allow, failed, loaded, load_bar) = (&allow, &failed, &loaded, &load_bar);
+                let locks = &locks;
                 s.spawn(move || {
-                    let r = load_files(plan, allow, rx, loaded, load_bar);
+                    let r = load_files(plan, allow, session, locks, rx, loaded, load_bar);
                     if r.is_err() {
                         failed.store(true, Ordering::SeqCst);
                     }
@@ -569,13 +574,16 @@ fn next_batch(rx: &Receiver<Chunk>, n: usize) -> Option<Vec<Chunk>> {
 fn load_files(
     plan: &ImportPlan,
     allow: &Arc<InfileAllowlist>,
+    session: usize,
+    locks: &load::PartitionLocks,
     rx: Receiver<TsvFile>,
     loaded: &AtomicU64,
     bar: &Bar,
 ) -> Result<()> {
-    let mut conn = db::connect(&plan.database, Some(allow.clone()))?;
+    let conn = db::connect(&plan.database, Some(allow.clone()))?;
+    let mut loader = load::Loader::new(conn, session, locks, plan.staging)?;
     for file in rx {
-        load::load(&mut conn, &file)?;
+        loader.load(&file)?;
         allow.revoke(&file.path);
         if !plan.keep_tsv {
             std::fs::remove_file(&file.path).ok();
@@ -583,7 +591,7 @@ fn load_files(
         loaded.fetch_add(file.rows, Ordering::Relaxed);
         bar.inc(file.rows);
     }
-    Ok(())
+    loader.finish()
 }
 
 /// Refuses a state store that belongs to another database, or an empty

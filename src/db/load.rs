@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler};
 
-use crate::tsv::TsvFile;
+use crate::tsv::{Table, TsvFile};
 
 /// The files this process wrote and may hand to the server. A server that
 /// asks for any other path (a `LOAD DATA LOCAL` request is the server's to
@@ -96,6 +96,146 @@ pub fn load(conn: &mut Conn, file: &TsvFile) -> Result<u64> {
         "IGNORE",
     );
     run_load(conn, &sql, &file.path)
+}
+
+/// Prefix of the staging tables; [`drop_stages`] removes any left behind.
+const STAGE_PREFIX: &str = "kmdb_stage_";
+
+/// Partitions being loaded by some session of this process.
+#[derive(Default)]
+pub struct PartitionLocks {
+    busy: Mutex<HashSet<(Table, String)>>,
+    freed: Condvar,
+}
+
+impl PartitionLocks {
+    fn lock(&self, table: Table, partition: &str) -> PartitionGuard<'_> {
+        let key = (table, partition.to_owned());
+        let mut busy = self.busy.lock().expect("partition locks");
+        while busy.contains(&key) {
+            busy = self.freed.wait(busy).expect("partition locks");
+        }
+        busy.insert(key.clone());
+        PartitionGuard { locks: self, key }
+    }
+}
+
+struct PartitionGuard<'a> {
+    locks: &'a PartitionLocks,
+    key: (Table, String),
+}
+
+impl Drop for PartitionGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.locks.busy.lock() {
+            busy.remove(&self.key);
+        }
+        self.locks.freed.notify_all();
+    }
+}
+
+/// One load session. A file for an empty partition is bulk-loaded into an
+/// empty, unpartitioned copy of its table, which then changes place with the
+/// partition (`EXCHANGE PARTITION`): with `unique_checks` and
+/// `foreign_key_checks` off, InnoDB fills an empty table by sorting each
+/// index once, without undo records. Any other file goes straight into its
+/// partition with `IGNORE`, so that a re-run skips the rows already there.
+pub struct Loader<'a> {
+    conn: Conn,
+    session: usize,
+    locks: &'a PartitionLocks,
+    staging: bool,
+    /// Staging tables this session created; each is empty between files.
+    stages: HashSet<Table>,
+}
+
+impl<'a> Loader<'a> {
+    pub fn new(
+        mut conn: Conn,
+        session: usize,
+        locks: &'a PartitionLocks,
+        staging: bool,
+    ) -> Result<Loader<'a>> {
+        if staging {
+            conn.query_drop("SET unique_checks = 0, foreign_key_checks = 0")?;
+        }
+        Ok(Loader {
+            conn,
+            session,
+            locks,
+            staging,
+            stages: HashSet::new(),
+        })
+    }
+
+    /// Loads one file; returns the rows inserted.
+    pub fn load(&mut self, file: &TsvFile) -> Result<u64> {
+        if file.partition.is_empty() || !self.staging {
+            return load(&mut self.conn, file);
+        }
+        // Two sessions must not both find a partition empty and exchange it.
+        let _guard = self.locks.lock(file.table, &file.partition);
+        let table = file.table.name();
+        let occupied: Option<u8> = self
+            .conn
+            .query_first(format!(
+                "SELECT 1 FROM `{table}` PARTITION (`{}`) LIMIT 1",
+                file.partition
+            ))
+            .with_context(|| format!("looking into partition {} of {table}", file.partition))?;
+        if occupied.is_some() {
+            return load(&mut self.conn, file);
+        }
+        let stage = self.stage(file.table)?;
+        let sql = load_sql(&file.path, &stage, "", file.table.columns(), "");
+        let rows = run_load(&mut self.conn, &sql, &file.path)?;
+        self.conn
+            .query_drop(format!(
+                "ALTER TABLE `{table}` EXCHANGE PARTITION `{}` WITH TABLE `{stage}`",
+                file.partition
+            ))
+            .with_context(|| format!("moving the rows of {} into place", file.path.display()))?;
+        Ok(rows)
+    }
+
+    /// The session's staging table for `table`, created on first use.
+    fn stage(&mut self, table: Table) -> Result<String> {
+        let stage = format!("{STAGE_PREFIX}{}_{}", table.name(), self.session);
+        if self.stages.insert(table) {
+            self.conn
+                .query_drop(format!(
+                    "DROP TABLE IF EXISTS `{stage}`; CREATE TABLE `{stage}` LIKE `{0}`; \
+                     ALTER TABLE `{stage}` REMOVE PARTITIONING",
+                    table.name()
+                ))
+                .with_context(|| format!("creating staging table {stage}"))?;
+        }
+        Ok(stage)
+    }
+
+    /// Drops the staging tables (they are empty).
+    pub fn finish(mut self) -> Result<()> {
+        for table in std::mem::take(&mut self.stages) {
+            let stage = format!("{STAGE_PREFIX}{}_{}", table.name(), self.session);
+            self.conn
+                .query_drop(format!("DROP TABLE IF EXISTS `{stage}`"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Drops staging tables an interrupted import left behind.
+pub fn drop_stages(conn: &mut Conn) -> Result<()> {
+    let names: Vec<String> = conn.exec(
+        "SELECT table_name FROM information_schema.tables
+         WHERE table_schema = DATABASE() AND table_name LIKE ?",
+        (format!("{}%", STAGE_PREFIX.replace('_', "\\_")),),
+    )?;
+    for name in names {
+        conn.query_drop(format!("DROP TABLE IF EXISTS `{name}`"))
+            .with_context(|| format!("dropping staging table {name}"))?;
+    }
+    Ok(())
 }
 
 /// Runs a `LOAD DATA` and fails on any warning but a duplicate key, so that
