@@ -23,7 +23,8 @@
 #                      users and keys rows, loaded by the mariadb client
 #                      into a fresh database three ways: 1 and 2 sessions
 #                      straight into the partitions, and 2 sessions through
-#                      staging tables + EXCHANGE PARTITION
+#                      staging tables (bulk load) + EXCHANGE PARTITION
+#   3b. straight:      kmdb import EXPORT --no-staging on a fresh database
 #   4. criterion:      cargo bench --bench parse --bench tsv
 set -euo pipefail
 export LC_ALL=C
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
         --note) NOTE="${2:?--note needs a text}"; shift ;;
         --no-criterion) CRITERION=0 ;;
         --keep) KEEP=1 ;;
-        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
         -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
         *) SIZE="$1" ;;
     esac
@@ -407,6 +408,22 @@ case "$FLOOR_S" in
     *) FLOOR_HOW="2 sessions, exchange" ;;
 esac
 
+# ------------------------------------------------- 3b. import, straight loads
+# The same import with every file loaded straight into its partition: what
+# the staging tables gain (src/db/load.rs).
+step "3b. kmdb import --no-staging (fresh database $IMPORT_DB)"
+fresh_db "$IMPORT_DB"
+quiesce
+t0=$(now)
+DATABASE_URL="$BASE_URL/$IMPORT_DB" "$KMDB" import "$EXPORT" --state "$RUN/state-straight.sqlite" \
+    --work-dir "$RUN/work-straight" --no-staging -q >/dev/null 2>"$RUN/import-straight.log" ||
+    { tail -n 20 "$RUN/import-straight.log" >&2; die "kmdb import --no-staging failed; logs in $RUN"; }
+t1=$(now)
+IMPORT_STRAIGHT_S="$(calc "$t1 - $t0")"
+[ "$(counts "$IMPORT_DB")" = "$IMPORT_COUNTS" ] || die "kmdb import --no-staging stored other rows than kmdb import"
+sql "" -e "DROP DATABASE \`$IMPORT_DB\`"
+say "wall $(fmt1 "$IMPORT_STRAIGHT_S") s"
+
 # ---------------------------------------------------------------- criterion
 declare -A CRIT=()
 if [ "$CRITERION" = 1 ]; then
@@ -477,6 +494,7 @@ SECTION="$RUN/section.md"
     echo "| 2 | database floor, 2 sessions, staging table + EXCHANGE PARTITION | $(fmt1 "$FLOOR_X2") s | | |"
     echo "| 2 | **database floor** (fastest: $FLOOR_HOW) | **$(fmt1 "$FLOOR_S") s** ($(commas "$(fmt0 "$(calc "$ROWS_TOTAL / $FLOOR_S")")") rows/s) | | |"
     echo "| 3 | **\`kmdb import\` wall time** | **$(fmt1 "$IMPORT_S") s** | | |"
+    echo "| 3 | \`kmdb import --no-staging\` (every file straight into its partition) | $(fmt1 "$IMPORT_STRAIGHT_S") s | | |"
     echo "| 3 | import / database floor | $(fmt2 "$RATIO") × | ≤ 1.15 × | $(check "$RATIO" "<=" 1.15) |"
     echo "| 4 | peak RSS of the import | $(fmt0 "$RSS_MB") MB | ≤ 1 GB for 2 GB | $(check "$RSS_MB" "<=" 1024) |"
     echo "| 5 | events/s end to end | $(commas "$(fmt0 "$EV_S")") | ≥ 100,000 | $(check "$EV_S" ">=" 100000) |"
@@ -502,12 +520,14 @@ SECTION="$RUN/section.md"
     echo "kmdb parse .bench/export-$SIZE --jobs $NPROC -q"
     echo "# DATABASE_URL=$(sed 's/:[^:@]*@/:***@/' <<<"$BASE_URL")/$IMPORT_DB, fresh: kmdb setup; kmdb partition ${PLAN[*]}"
     echo "/usr/bin/time -v kmdb import .bench/export-$SIZE --state STATE --work-dir WORK --keep-tsv 2>&1 | (time-stamp each line)"
+    echo "kmdb import .bench/export-$SIZE --state STATE2 --work-dir WORK2 --no-staging -q   # on a fresh database again"
     echo "# floor: per (table, partition) sort -m -t\$'\\t' -k2,2 -k1,1n WORK/tsv/TABLE.PART.*.tsv; users and keys dumped from $IMPORT_DB;"
     echo "# then, for each way, on a fresh $FLOOR_DB (setup + partition), files largest first over N sessions:"
     echo "ls -S FLOOR/*.tsv | xargs -P N -n 1 (mariadb --local-infile=1 $FLOOR_DB -e \"SET time_zone = '+00:00'; SET NAMES utf8mb4; ...\")"
     echo "#   straight: LOAD DATA LOCAL INFILE 'f' IGNORE INTO TABLE t PARTITION (p) CHARACTER SET utf8mb4"
     echo "#             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (cols)"
-    echo "#   exchange: CREATE TABLE s LIKE t; ALTER TABLE s REMOVE PARTITIONING; LOAD DATA ... INTO TABLE s ...;"
+    echo "#   exchange: SET unique_checks = 0, foreign_key_checks = 0; CREATE TABLE s LIKE t;"
+    echo "#             ALTER TABLE s REMOVE PARTITIONING; LOAD DATA ... INTO TABLE s ... (no IGNORE: a bulk load);"
     echo "#             ALTER TABLE t EXCHANGE PARTITION p WITH TABLE s; DROP TABLE s"
     echo "#   users, keys: LOAD DATA ... REPLACE INTO TABLE users|keys ... (as kmdb)"
     [ "$CRITERION" = 1 ] && echo "cargo bench --bench parse --bench tsv -- --noplot"
