@@ -93,8 +93,7 @@ impl RejectsFile {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
             }
-            let f = File::create(&self.path)
-                .with_context(|| format!("creating rejects file {}", self.path.display()))?;
+            let f = self.create_new()?;
             let mut out = BufWriter::new(f);
             out.write_all(b"revision\tline\treason\ttext\n")?;
             self.out = Some(out);
@@ -106,6 +105,32 @@ impl RejectsFile {
         let out = self.out.as_mut().expect("opened above");
         out.write_all(&self.line)
             .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    /// Creates the file, never over another import's: when the name is
+    /// taken (two imports in one second), `-2`, `-3`, ... is added to it.
+    fn create_new(&mut self) -> Result<File> {
+        let (stem, ext) = match (self.path.file_stem(), self.path.extension()) {
+            (Some(stem), Some(ext)) => (stem.to_owned(), format!(".{}", ext.to_string_lossy())),
+            _ => (self.path.file_name().unwrap_or_default().to_owned(), String::new()),
+        };
+        for n in 1u32.. {
+            let path = match n {
+                1 => self.path.clone(),
+                n => self.path.with_file_name(format!("{}-{n}{ext}", stem.to_string_lossy())),
+            };
+            match File::options().write(true).create_new(true).open(&path) {
+                Ok(f) => {
+                    self.path = path;
+                    return Ok(f);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("creating rejects file {}", path.display()))
+                }
+            }
+        }
+        unreachable!("u32 names exhausted")
     }
 
     pub fn finish(&mut self) -> Result<()> {
@@ -136,5 +161,21 @@ mod tests {
         let text = a.to_string();
         assert!(text.contains("malformed"), "{text}");
         assert!(!text.contains("self_alias"), "{text}");
+    }
+
+    #[test]
+    fn a_rejects_file_never_replaces_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejects-1.tsv");
+        let mut names = Vec::new();
+        for text in [&b"first"[..], b"second", b"third"] {
+            let mut r = RejectsFile::new(&path);
+            r.write(1, 1, Reject::Malformed, text).unwrap();
+            r.finish().unwrap();
+            names.push(r.path().unwrap().file_name().unwrap().to_owned());
+        }
+        assert_eq!(names, ["rejects-1.tsv", "rejects-1-2.tsv", "rejects-1-3.tsv"]);
+        let first = std::fs::read_to_string(&path).unwrap();
+        assert!(first.ends_with("\tmalformed\tfirst\n"), "{first}");
     }
 }
