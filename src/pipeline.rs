@@ -100,6 +100,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
         progress.log(&summary);
     }
     let done: HashSet<u64> = state.imported_revisions()?.into_iter().collect();
+    let listed_revisions: Vec<u64> = listed.files.iter().map(|f| f.revision).collect();
     let pending = |revision: u64| {
         plan.min_revision.is_none_or(|m| revision >= m)
             && plan.max_revision.is_none_or(|m| revision <= m)
@@ -138,6 +139,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
             .filter(|f| pending(f.revision))
             .collect(),
     };
+    warn_out_of_order(progress, plan, &listed_revisions, &done, &files);
     if files.is_empty() {
         progress.log("nothing to import: every revision in range is already imported");
         return Ok(ImportResult::default());
@@ -219,6 +221,51 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
         }
     }
     result.map(|r| ImportResult { resumed, ..r })
+}
+
+/// Says when revisions are missing between the first and the last one known
+/// (listed or imported), and when this import brings a revision older than
+/// one already imported: links apply in the order imported, so a late
+/// revision can give other groups than a one-shot import would (SPEC §5).
+/// Imports go on either way: a gap may be real in an export.
+fn warn_out_of_order(
+    progress: &Progress,
+    plan: &ImportPlan,
+    listed: &[u64],
+    done: &HashSet<u64>,
+    files: &[RevisionFile],
+) {
+    let known: std::collections::BTreeSet<u64> = listed.iter().chain(done).copied().collect();
+    if let (Some(&first), Some(&last)) = (known.first(), known.last()) {
+        let missing: Vec<u64> = (first..=last).filter(|r| !known.contains(r)).collect();
+        if !missing.is_empty() {
+            progress.warn(&format!(
+                "{} revision(s) missing from {} between {first} and {last}: {}",
+                missing.len(),
+                plan.source,
+                abbreviate(&missing)
+            ));
+        }
+    }
+    if let Some(&newest) = done.iter().max() {
+        let late: Vec<u64> = files.iter().map(|f| f.revision).filter(|&r| r < newest).collect();
+        if !late.is_empty() {
+            progress.warn(&format!(
+                "revision(s) {} arrived after revision {newest} was imported: their aliases apply \
+                 after those of the newer revisions",
+                abbreviate(&late)
+            ));
+        }
+    }
+}
+
+/// `1, 2, 3` or, for long lists, the first ten and a count.
+fn abbreviate(revisions: &[u64]) -> String {
+    let shown: Vec<String> = revisions.iter().take(10).map(u64::to_string).collect();
+    match revisions.len() {
+        n if n > 10 => format!("{} and {} more", shown.join(", "), n - 10),
+        _ => shown.join(", "),
+    }
 }
 
 /// What every stage of one import shares.

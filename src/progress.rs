@@ -50,6 +50,14 @@ impl Progress {
         }
     }
 
+    /// A message shown even with `--quiet`, prefixed `warning: `.
+    pub fn warn(&self, msg: &str) {
+        match self.mode {
+            Mode::Bars => self.multi.suspend(|| eprintln!("warning: {msg}")),
+            Mode::Plain | Mode::Quiet => eprintln!("warning: {msg}"),
+        }
+    }
+
     /// A bar counting bytes towards `total`.
     pub fn bytes(&self, label: &str, total: u64) -> Bar {
         self.bar(
