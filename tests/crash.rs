@@ -14,7 +14,7 @@ mod util;
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use util::*;
@@ -25,8 +25,6 @@ use util::*;
 fn unique(name: &str) -> String {
     format!("{name}_{}", std::process::id())
 }
-
-const KMDB: &str = env!("CARGO_BIN_EXE_kmdb");
 
 /// The script that stops and starts the test server: `scripts/dev-db.sh`, or
 /// `KMDB_TEST_DEV_DB_SCRIPT` (a copy of it elsewhere runs a second server,
@@ -188,19 +186,12 @@ fn assert_same(reference: &BTreeMap<String, String>, db: &TestDb, what: &str) {
     assert_eq!(got["dangling_references"], "0", "{what}");
 }
 
-/// `kmdb import` as a child process, like `Kmdb` does it (clean environment).
+/// `kmdb import` as a child process, set up by `Kmdb` (clean environment).
 fn import_command(db: &TestDb, cwd: &Path, args: &[String]) -> Command {
-    let mut cmd = Command::new(KMDB);
-    cmd.current_dir(cwd);
-    cmd.env_remove("DATABASE_URL");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("KMDB_") && !k.starts_with("KMDB_TEST") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("DATABASE_URL", &db.url);
-    cmd.arg("import").args(args);
-    cmd
+    Kmdb::new(Some(db), cwd)
+        .args(["import"])
+        .args(args)
+        .command()
 }
 
 /// Arguments of one import of `export` with its own state store and work dir.
@@ -219,12 +210,17 @@ fn import_args(export: &Export, state: &Path, work: &Path, max: Option<u64>) -> 
     args
 }
 
-/// Runs to completion, asserting success; returns stdout.
-fn run_ok(db: &TestDb, cwd: &Path, args: &[String]) -> String {
-    let out = import_command(db, cwd, args)
+/// Runs `kmdb import -q` to completion.
+fn run_quiet(db: &TestDb, cwd: &Path, args: &[String]) -> Output {
+    import_command(db, cwd, args)
         .arg("-q")
         .output()
-        .expect("run kmdb");
+        .expect("run kmdb")
+}
+
+/// Runs to completion, asserting success; returns stdout.
+fn run_ok(db: &TestDb, cwd: &Path, args: &[String]) -> String {
+    let out = run_quiet(db, cwd, args);
     assert!(
         out.status.success(),
         "kmdb import {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -233,6 +229,45 @@ fn run_ok(db: &TestDb, cwd: &Path, args: &[String]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One clean import of all of `export` into `db`, with the state store
+/// `{tag}.sqlite` and the work dir `{tag}-work`: the digest of the result
+/// (the reference of a test) and how long the import took.
+fn clean_run(
+    db: TestDb,
+    s: &Scratch,
+    export: &Export,
+    tag: &str,
+) -> (BTreeMap<String, String>, Duration) {
+    let state = s.join(&format!("{tag}.sqlite"));
+    let work = s.join(&format!("{tag}-work"));
+    let t0 = Instant::now();
+    run_ok(&db, s.path(), &import_args(export, &state, &work, None));
+    let took = t0.elapsed();
+    (digest(&db), took)
+}
+
+/// `kmdb flush --yes` of `db` and the state store `state`.
+fn flush(db: &TestDb, cwd: &Path, state: &Path) {
+    Kmdb::new(Some(db), cwd)
+        .args(["flush", "--yes", "--state"])
+        .arg_path(state)
+        .ok();
+}
+
+/// Empties the tables an import writes, by hand (behind kmdb's back).
+fn truncate_data_tables(db: &TestDb) {
+    for t in [
+        "events",
+        "properties",
+        "aliases",
+        "users",
+        "keys",
+        "kmdb_imports",
+    ] {
+        db.exec(&format!("TRUNCATE TABLE `{t}`"));
+    }
 }
 
 /// What one SIGKILL hit.
@@ -352,16 +387,7 @@ fn sigkill_at_many_moments_then_rerun_equals_clean_run() {
     let last = export.last();
 
     // The reference: one clean run.
-    let a = prepared_db(&unique("crash_kill_a"), &s);
-    let t0 = Instant::now();
-    run_ok(
-        &a,
-        s.path(),
-        &import_args(&export, &s.join("a.sqlite"), &s.join("a-work"), None),
-    );
-    let clean = t0.elapsed();
-    let reference = digest(&a);
-    drop(a);
+    let (reference, clean) = clean_run(prepared_db(&unique("crash_kill_a"), &s), &s, &export, "a");
     println!(
         "clean run of {} revisions: {:.1} s",
         export.files.len(),
@@ -386,10 +412,7 @@ fn sigkill_at_many_moments_then_rerun_equals_clean_run() {
     let mut log = Vec::new();
     for (c, cycle) in cycles.iter().enumerate() {
         if c > 0 {
-            Kmdb::new(Some(&b), s.path())
-                .args(["flush", "--yes", "--state"])
-                .arg_path(&state)
-                .ok();
+            flush(&b, s.path(), &state);
         }
         let mut done = 0u64;
         for &(max, kills) in cycle {
@@ -479,6 +502,11 @@ fn fail_before_commit(db: &TestDb) {
     );
 }
 
+/// The export of the interrupted imports.
+fn interrupted_export(s: &Scratch, name: &str) -> Export {
+    Export::generate(s, name, 30_000, 5, "600KB")
+}
+
 fn interrupted_then_rerun(test: &str, first_max: u64, rerun_max: Option<u64>) {
     interrupted_then_rerun_with(test, first_max, rerun_max, None)
 }
@@ -492,7 +520,7 @@ fn interrupted_then_rerun_with(
     filter: Option<(&str, String)>,
 ) {
     let s = Scratch::new();
-    let export = Export::generate(&s, "export", 30_000, 5, "600KB");
+    let export = interrupted_export(&s, "export");
     let a = prepared_db(&unique(&format!("{test}_a")), &s);
     let add_filter = |db: &TestDb| {
         if let Some((table, name)) = &filter {
@@ -503,25 +531,16 @@ fn interrupted_then_rerun_with(
         }
     };
     add_filter(&a);
-    run_ok(
-        &a,
-        s.path(),
-        &import_args(&export, &s.join("a.sqlite"), &s.join("a-work"), None),
-    );
-    let reference = digest(&a);
-    drop(a);
+    let (reference, _) = clean_run(a, &s, &export, "a");
 
     let b = prepared_db(&unique(&format!("{test}_b")), &s);
     let (state, work) = (s.join("b.sqlite"), s.join("b-work"));
     fail_before_commit(&b);
-    let out = import_command(
+    let out = run_quiet(
         &b,
         s.path(),
         &import_args(&export, &state, &work, Some(first_max)),
-    )
-    .arg("-q")
-    .output()
-    .unwrap();
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("simulated crash"), "{stderr}");
@@ -557,10 +576,13 @@ fn interrupted_before_commit_then_wider_rerun_equals_clean_run() {
     interrupted_then_rerun("crash_commit_wider", 2, None);
 }
 
-/// An identity of the first line of revision 1 and its event name.
-fn first_line_names(export: &Path) -> (String, String) {
+/// An identity of the first line of revision 1 of the export of the
+/// interrupted imports, and its event name.
+fn first_line_names() -> (String, String) {
     use sonic_rs::JsonValueTrait;
-    let text = std::fs::read_to_string(export.join("revisions/1.json")).unwrap();
+    let s = Scratch::new();
+    let export = interrupted_export(&s, "probe");
+    let text = std::fs::read_to_string(export.dir.join("revisions/1.json")).unwrap();
     for line in text.lines() {
         let Ok(v) = sonic_rs::from_str::<sonic_rs::Value>(line) else {
             continue;
@@ -584,10 +606,7 @@ fn first_line_names(export: &Path) -> (String, String) {
 /// not survive the re-run.
 #[test]
 fn interrupted_then_ignored_user_added_then_rerun_equals_clean_run() {
-    let s = Scratch::new();
-    let export = Export::generate(&s, "probe", 30_000, 5, "600KB");
-    let (user, _) = first_line_names(&export.dir);
-    drop(s);
+    let (user, _) = first_line_names();
     interrupted_then_rerun_with(
         "crash_commit_ignored",
         2,
@@ -598,10 +617,7 @@ fn interrupted_then_ignored_user_added_then_rerun_equals_clean_run() {
 
 #[test]
 fn interrupted_then_whitelist_added_then_rerun_equals_clean_run() {
-    let s = Scratch::new();
-    let export = Export::generate(&s, "probe", 30_000, 5, "600KB");
-    let (_, event) = first_line_names(&export.dir);
-    drop(s);
+    let (_, event) = first_line_names();
     interrupted_then_rerun_with(
         "crash_commit_whitelist",
         2,
@@ -641,16 +657,8 @@ impl Drop for RestartOnDrop {
 fn mariadb_stopped_mid_import_then_rerun_completes() {
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 150_000, 13, "2MB");
-    let a = prepared_db(&unique("crash_outage_a"), &s);
-    let t0 = Instant::now();
-    run_ok(
-        &a,
-        s.path(),
-        &import_args(&export, &s.join("a.sqlite"), &s.join("a-work"), None),
-    );
-    let clean = t0.elapsed();
-    let reference = digest(&a);
-    drop(a);
+    let (reference, clean) =
+        clean_run(prepared_db(&unique("crash_outage_a"), &s), &s, &export, "a");
 
     // The script must drive the server the tests use, and no other.
     let script_url = Command::new(dev_db_script()).arg("url").output().unwrap();
@@ -733,8 +741,36 @@ fn small_export(s: &Scratch) -> Export {
     Export::generate(s, "export", 8_000, 3, "300KB")
 }
 
+/// A small export whose revisions 1..2 are imported into a fresh database
+/// (state store `st.sqlite`, work dir `w`): the start of state store tests.
+struct Imported {
+    s: Scratch,
+    export: Export,
+    db: TestDb,
+    state: PathBuf,
+    work: PathBuf,
+}
+
+impl Imported {
+    fn first_two(name: &str) -> Imported {
+        let s = Scratch::new();
+        let export = small_export(&s);
+        let db = prepared_db(&unique(name), &s);
+        let state = s.join("st.sqlite");
+        let work = s.join("w");
+        run_ok(&db, s.path(), &import_args(&export, &state, &work, Some(2)));
+        Imported {
+            s,
+            export,
+            db,
+            state,
+            work,
+        }
+    }
+}
+
 fn import_fails(db: &TestDb, cwd: &Path, args: &[String]) -> String {
-    let out = import_command(db, cwd, args).arg("-q").output().unwrap();
+    let out = run_quiet(db, cwd, args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "expected exit 1:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -775,12 +811,13 @@ fn a_state_store_of_another_database_is_refused() {
 
 #[test]
 fn a_deleted_state_store_is_refused_then_flush_starts_over() {
-    let s = Scratch::new();
-    let export = small_export(&s);
-    let db = prepared_db(&unique("crash_state_deleted"), &s);
-    let state = s.join("st.sqlite");
-    let work = s.join("w");
-    run_ok(&db, s.path(), &import_args(&export, &state, &work, Some(2)));
+    let Imported {
+        s,
+        export,
+        db,
+        state,
+        work,
+    } = Imported::first_two("crash_state_deleted");
     let before = digest(&db);
     remove_state(&state);
     let err = import_fails(&db, s.path(), &import_args(&export, &state, &work, None));
@@ -792,10 +829,7 @@ fn a_deleted_state_store_is_refused_then_flush_starts_over() {
     assert_eq!(digest(&db), before, "the refused import changed nothing");
     // A state store that is new but not empty (identities, no token) too.
     // The way out the message gives works and yields the clean result.
-    Kmdb::new(Some(&db), s.path())
-        .args(["flush", "--yes", "--state"])
-        .arg_path(&state)
-        .ok();
+    flush(&db, s.path(), &state);
     run_ok(&db, s.path(), &import_args(&export, &state, &work, None));
     let reference_db = prepared_db(&unique("crash_state_deleted_ref"), &s);
     run_ok(
@@ -808,24 +842,16 @@ fn a_deleted_state_store_is_refused_then_flush_starts_over() {
 
 #[test]
 fn a_database_flushed_behind_kmdbs_back_is_refused() {
-    let s = Scratch::new();
-    let export = small_export(&s);
-    let db = prepared_db(&unique("crash_state_flushed"), &s);
-    let state = s.join("st.sqlite");
-    let work = s.join("w");
-    run_ok(&db, s.path(), &import_args(&export, &state, &work, Some(2)));
+    let Imported {
+        s,
+        export,
+        db,
+        state,
+        work,
+    } = Imported::first_two("crash_state_flushed");
 
     // Emptied by hand, with a new token.
-    for t in [
-        "events",
-        "properties",
-        "aliases",
-        "users",
-        "keys",
-        "kmdb_imports",
-    ] {
-        db.exec(&format!("TRUNCATE TABLE `{t}`"));
-    }
+    truncate_data_tables(&db);
     db.exec("UPDATE kmdb_meta SET value = 'x' WHERE name = 'token'");
     let err = import_fails(&db, s.path(), &import_args(&export, &state, &work, None));
     assert!(
@@ -853,26 +879,15 @@ fn a_database_flushed_behind_kmdbs_back_is_refused() {
 /// their rows. Silently importing only 3.. would lose them; kmdb must refuse.
 #[test]
 fn a_database_emptied_behind_kmdbs_back_with_its_token_is_refused() {
-    let s = Scratch::new();
-    let export = small_export(&s);
-    let db = prepared_db(&unique("crash_state_emptied"), &s);
-    let state = s.join("st.sqlite");
-    let work = s.join("w");
-    run_ok(&db, s.path(), &import_args(&export, &state, &work, Some(2)));
-    for t in [
-        "events",
-        "properties",
-        "aliases",
-        "users",
-        "keys",
-        "kmdb_imports",
-    ] {
-        db.exec(&format!("TRUNCATE TABLE `{t}`"));
-    }
-    let out = import_command(&db, s.path(), &import_args(&export, &state, &work, None))
-        .arg("-q")
-        .output()
-        .unwrap();
+    let Imported {
+        s,
+        export,
+        db,
+        state,
+        work,
+    } = Imported::first_two("crash_state_emptied");
+    truncate_data_tables(&db);
+    let out = run_quiet(&db, s.path(), &import_args(&export, &state, &work, None));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -889,14 +904,7 @@ fn a_database_emptied_behind_kmdbs_back_with_its_token_is_refused() {
 fn a_truncated_gzip_revision_is_named_and_a_rerun_after_repair_equals_clean() {
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 20_000, 9, "500KB");
-    let reference_db = prepared_db(&unique("crash_gz_ref"), &s);
-    run_ok(
-        &reference_db,
-        s.path(),
-        &import_args(&export, &s.join("ref.sqlite"), &s.join("ref-w"), None),
-    );
-    let reference = digest(&reference_db);
-    drop(reference_db);
+    let (reference, _) = clean_run(prepared_db(&unique("crash_gz_ref"), &s), &s, &export, "ref");
 
     let gz = export.path_of(3);
     assert!(
@@ -943,10 +951,7 @@ fn a_revision_that_is_not_a_readable_file_is_named() {
             "directory" => std::fs::create_dir(&victim).unwrap(),
             _ => std::os::unix::fs::symlink(s.join("nowhere.json"), &victim).unwrap(),
         }
-        let out = import_command(&db, s.path(), &args)
-            .arg("-q")
-            .output()
-            .unwrap();
+        let out = run_quiet(&db, s.path(), &args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(!stderr.contains("panicked"), "{stderr}");
         seen.push(format!(
@@ -1007,14 +1012,12 @@ fn a_full_work_directory_is_named_and_a_rerun_elsewhere_equals_clean() {
     // Fill it so that even small files cannot be written.
     let _ = std::fs::write(small.join("filler"), vec![0u8; 1 << 20]);
 
-    let reference_db = prepared_db(&unique("crash_fullwork_ref"), &s);
-    run_ok(
-        &reference_db,
-        s.path(),
-        &import_args(&export, &s.join("ref.sqlite"), &s.join("ref-w"), None),
+    let (reference, _) = clean_run(
+        prepared_db(&unique("crash_fullwork_ref"), &s),
+        &s,
+        &export,
+        "ref",
     );
-    let reference = digest(&reference_db);
-    drop(reference_db);
 
     let db = prepared_db(&unique("crash_fullwork"), &s);
     let state = s.join("st.sqlite");
@@ -1038,14 +1041,12 @@ fn a_full_work_directory_is_named_and_a_rerun_elsewhere_equals_clean() {
 fn a_symlinked_revision_file_is_imported() {
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 12_000, 6, "300KB");
-    let reference_db = prepared_db(&unique("crash_symlink_ref"), &s);
-    run_ok(
-        &reference_db,
-        s.path(),
-        &import_args(&export, &s.join("ref.sqlite"), &s.join("ref-w"), None),
+    let (reference, _) = clean_run(
+        prepared_db(&unique("crash_symlink_ref"), &s),
+        &s,
+        &export,
+        "ref",
     );
-    let reference = digest(&reference_db);
-    drop(reference_db);
 
     // Same export, revision 2 a symlink into a directory elsewhere.
     let linked = Export {

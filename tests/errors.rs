@@ -83,17 +83,6 @@ fn fails(k: Kmdb, secrets: &[&str]) -> String {
     stderr
 }
 
-/// Writes the export `x` in the scratch directory: revision N holds the
-/// given lines, each ended by `\n`.
-fn write_export(s: &Scratch, revisions: &[(u64, Vec<&str>)]) -> PathBuf {
-    let texts: Vec<(u64, String)> = revisions
-        .iter()
-        .map(|(n, lines)| (*n, lines.iter().map(|l| format!("{l}\n")).collect()))
-        .collect();
-    let texts: Vec<(u64, &str)> = texts.iter().map(|(n, t)| (*n, t.as_str())).collect();
-    s.export("x", &texts)
-}
-
 /// A one-revision export in the scratch directory.
 fn small_export(s: &Scratch) -> PathBuf {
     write_export(

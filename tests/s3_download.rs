@@ -4,56 +4,30 @@
 //! tests that need it print a note and return when it is unset. Credentials default to
 //! `test`/`test` in us-east-1 when the environment has none.
 
+mod util;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
-use aws_sdk_s3::primitives::ByteStream;
 use kmdb::source::s3::*;
+use util::s3::*;
 
+/// Credentials for the in-process client of `kmdb::source::s3`, which reads them from the
+/// environment: the moto defaults where the environment has none.
 fn ensure_env() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        for (k, v) in [
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
+        for (k, v) in AWS_DEFAULTS {
             if std::env::var_os(k).is_none() {
                 std::env::set_var(k, v);
             }
         }
     });
-}
-
-/// The moto endpoint, or None (with a note) when the tests should be skipped.
-fn endpoint(test: &str) -> Option<String> {
-    ensure_env();
-    match std::env::var("KMDB_TEST_S3_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        // A skipped test could not fail: without a server, say so and fail.
-        _ => panic!(
-            "{test}: KMDB_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, \
-             which starts a local S3 server"
-        ),
-    }
-}
-
-fn unique(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "kmdb-{tag}-{}-{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000
-    )
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -62,64 +36,8 @@ fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// Test-side S3 client for creating buckets and objects.
-struct Admin {
-    rt: tokio::runtime::Runtime,
-    client: aws_sdk_s3::Client,
-}
-
-impl Admin {
-    fn new(endpoint: &str) -> Admin {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "kmdb-tests"))
-            .endpoint_url(endpoint)
-            .force_path_style(true)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .build();
-        Admin {
-            rt,
-            client: aws_sdk_s3::Client::from_conf(conf),
-        }
-    }
-
-    fn bucket(&self, tag: &str) -> String {
-        let name = unique(tag);
-        self.rt
-            .block_on(self.client.create_bucket().bucket(&name).send())
-            .expect("create bucket");
-        name
-    }
-
-    /// Uploads objects, 32 at a time.
-    fn put_all(&self, bucket: &str, objects: &[(String, Vec<u8>)]) {
-        self.rt.block_on(async {
-            for batch in objects.chunks(32) {
-                let mut set = tokio::task::JoinSet::new();
-                for (key, body) in batch {
-                    let req = self
-                        .client
-                        .put_object()
-                        .bucket(bucket)
-                        .key(key)
-                        .body(ByteStream::from(body.clone()));
-                    set.spawn(async move { req.send().await.map(|_| ()) });
-                }
-                while let Some(r) = set.join_next().await {
-                    r.unwrap().expect("put object");
-                }
-            }
-        });
-    }
-}
-
 fn source(endpoint: &str, url: &str, retries: u32) -> S3Source {
+    ensure_env();
     let config = S3Config {
         endpoint_url: Some(endpoint.to_string()),
         downloads: 8,

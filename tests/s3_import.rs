@@ -16,122 +16,21 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
-use aws_sdk_s3::primitives::ByteStream;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use util::s3::*;
 use util::*;
 
 // ---------------------------------------------------------------------------
 // S3 helpers
 
-/// An AWS variable from the environment, or the moto default.
-fn aws_var(key: &str, default: &str) -> String {
-    std::env::var(key)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_string())
-}
-
-/// The moto endpoint, or None (with a note) when the test should be skipped.
-fn endpoint(test: &str) -> Option<String> {
-    match std::env::var("KMDB_TEST_S3_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        // A skipped test could not fail: without a server, say so and fail.
-        _ => panic!(
-            "{test}: KMDB_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, \
-             which starts a local S3 server"
-        ),
-    }
-}
-
-/// A bucket name no other test or earlier run uses.
-fn unique(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "kmdb-imp-{tag}-{}-{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000
-    )
-}
-
-/// Test-side S3 client for creating buckets and objects.
-struct Admin {
-    rt: tokio::runtime::Runtime,
-    client: aws_sdk_s3::Client,
-}
-
-impl Admin {
-    fn new(endpoint: &str) -> Admin {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(aws_var("AWS_REGION", "us-east-1")))
-            .credentials_provider(Credentials::new(
-                aws_var("AWS_ACCESS_KEY_ID", "test"),
-                aws_var("AWS_SECRET_ACCESS_KEY", "test"),
-                None,
-                None,
-                "kmdb-tests",
-            ))
-            .endpoint_url(endpoint)
-            .force_path_style(true)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .build();
-        Admin {
-            rt,
-            client: aws_sdk_s3::Client::from_conf(conf),
-        }
-    }
-
-    fn bucket(&self, tag: &str) -> String {
-        let name = unique(tag);
-        self.rt
-            .block_on(self.client.create_bucket().bucket(&name).send())
-            .expect("create bucket");
-        name
-    }
-
-    /// Uploads objects, 32 at a time.
-    fn put_all(&self, bucket: &str, objects: &[(String, Vec<u8>)]) {
-        self.rt.block_on(async {
-            for batch in objects.chunks(32) {
-                let mut set = tokio::task::JoinSet::new();
-                for (key, body) in batch {
-                    let req = self
-                        .client
-                        .put_object()
-                        .bucket(bucket)
-                        .key(key)
-                        .body(ByteStream::from(body.clone()));
-                    set.spawn(async move { req.send().await.map(|_| ()) });
-                }
-                while let Some(r) = set.join_next().await {
-                    r.unwrap().expect("put object");
-                }
-            }
-        });
-    }
-}
-
 /// The real binary with S3 credentials in its environment.
 fn kmdb(db: Option<&TestDb>, cwd: &Path) -> Kmdb {
     let mut k = Kmdb::new(db, cwd);
-    for (key, default) in [
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ] {
+    for (key, default) in AWS_DEFAULTS {
         k = k.env(key, &aws_var(key, default));
     }
     k
@@ -175,14 +74,6 @@ fn assert_same_db(a: &TestDb, b: &TestDb) {
         );
     }
     assert_eq!(fa, fb);
-}
-
-fn assert_conformance_answers(db: &TestDb) {
-    let want = expected(&format!("{CONFORMANCE}/expected.json"));
-    let got = db.answers();
-    for (k, v) in &want {
-        assert_eq!(got.get(k), Some(v), "query {k} on {}", db.name);
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -395,7 +286,7 @@ fn s3_import_equals_local_import() {
     );
 
     assert_same_db(&from_s3, &local);
-    assert_conformance_answers(&from_s3);
+    assert_expected_answers(&from_s3, &format!("{CONFORMANCE}/expected.json"));
     assert_eq!(
         from_s3.query_string(
             "SELECT COUNT(*) FROM events e JOIN `keys` k ON k.id = e.n WHERE k.string = 'intruder'"
@@ -817,7 +708,7 @@ fn an_interrupted_download_resumes() {
         &[],
     );
     assert_same_db(&db, &clean);
-    assert_conformance_answers(&db);
+    assert_expected_answers(&db, &format!("{CONFORMANCE}/expected.json"));
     eprintln!("the interrupted import gave up after {failed_after:?}");
 }
 

@@ -13,29 +13,7 @@ use util::*;
 
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/rules");
 
-const REASONS: [&str; 8] = [
-    "bad_timestamp",
-    "empty",
-    "ignored_user",
-    "malformed",
-    "no_identity",
-    "not_whitelisted",
-    "numeric_alias",
-    "self_alias",
-];
-
 // ---------------------------------------------------------------- helpers
-
-/// Writes the export `x` in the scratch directory: revision N holds the
-/// given lines, each ended by `\n`.
-fn write_export(s: &Scratch, revisions: &[(u64, Vec<&str>)]) -> PathBuf {
-    let texts: Vec<(u64, String)> = revisions
-        .iter()
-        .map(|(n, lines)| (*n, lines.iter().map(|l| format!("{l}\n")).collect()))
-        .collect();
-    let texts: Vec<(u64, &str)> = texts.iter().map(|(n, t)| (*n, t.as_str())).collect();
-    s.export("x", &texts)
-}
 
 /// A value as text; names and values are utf8mb4, so their bytes are UTF-8.
 fn text(v: mysql::Value) -> String {
@@ -1351,9 +1329,7 @@ fn rules_fixture_gives_the_expected_answers() {
 
     let printed = printed_accounting(&out);
     assert_balanced(&printed, &out);
-    for (k, n) in expected_accounting(&format!("{RULES}/expected.json")) {
-        assert_eq!(printed.get(&k), Some(&n), "accounting {k} in:\n{out}");
-    }
+    assert_expected_accounting(&printed, &out, &format!("{RULES}/expected.json"));
     assert_eq!(rejects(&out).len() as u64, printed["rejected"]);
     assert_rules_answers(&db);
 }

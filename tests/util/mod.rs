@@ -2,6 +2,8 @@
 //! `scripts/dev-db.sh`, a scratch directory, and the real `kmdb` binary.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,6 +14,18 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 pub const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
 pub const REALDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/realdata/km-bgh");
+
+/// The reasons of rejected lines, as `kmdb import` lists them in its accounting.
+pub const REASONS: [&str; 8] = [
+    "bad_timestamp",
+    "empty",
+    "ignored_user",
+    "malformed",
+    "no_identity",
+    "not_whitelisted",
+    "numeric_alias",
+    "self_alias",
+];
 
 /// The server tests run against (set by scripts/test.sh).
 pub fn base_url() -> String {
@@ -168,6 +182,17 @@ impl Scratch {
     }
 }
 
+/// Writes the export `x` in the scratch directory: revision N holds the
+/// given lines, each ended by `\n`.
+pub fn write_export(s: &Scratch, revisions: &[(u64, Vec<&str>)]) -> PathBuf {
+    let texts: Vec<(u64, String)> = revisions
+        .iter()
+        .map(|(n, lines)| (*n, lines.iter().map(|l| format!("{l}\n")).collect()))
+        .collect();
+    let texts: Vec<(u64, &str)> = texts.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    s.export("x", &texts)
+}
+
 /// Runs the real binary.
 pub struct Kmdb {
     cmd: Command,
@@ -266,6 +291,11 @@ impl Kmdb {
         self.cmd.arg(p);
         self
     }
+
+    /// The command, to run it otherwise (spawned, with other stdio).
+    pub fn command(self) -> Command {
+        self.cmd
+    }
 }
 
 /// Expected answers from an expected.json (numbers as text, no `_accounting`).
@@ -299,6 +329,23 @@ pub fn expected_accounting(path: &str) -> Vec<(String, u64)> {
     }
     out.push(("rejected".into(), rejected_total));
     out
+}
+
+/// Asserts that `db` gives every answer of the expected.json at `path`.
+pub fn assert_expected_answers(db: &TestDb, path: &str) {
+    let want = expected(path);
+    let got = db.answers();
+    for (k, v) in &want {
+        assert_eq!(got.get(k), Some(v), "query {k} on {}", db.name);
+    }
+}
+
+/// Asserts that the accounting `printed` by an import (its stdout: `out`) has
+/// every line of the accounting of the expected.json at `path`.
+pub fn assert_expected_accounting(printed: &BTreeMap<String, u64>, out: &str, path: &str) {
+    for (k, n) in expected_accounting(path) {
+        assert_eq!(printed.get(&k), Some(&n), "accounting {k} in:\n{out}");
+    }
 }
 
 /// Parses the accounting table printed by `kmdb import`.
