@@ -7,6 +7,9 @@
 #   scripts/dev-db.sh status   say whether it is running (exit 1 if not)
 #   scripts/dev-db.sh client [ARGS...]   open the mariadb client (as root, over the socket)
 #
+# KMDB_DEV_DB_SETTINGS="innodb_doublewrite=1;innodb_flush_log_at_trx_commit=1"
+# adds server settings after the ones below (they win), from the next start.
+#
 # Everything lives in .dev-db/ at the repo root (git-ignored); the server reads
 # only the my.cnf generated there, so /etc/mysql never interferes.
 set -euo pipefail
@@ -118,6 +121,8 @@ innodb_doublewrite=0
 innodb_autoinc_lock_mode=2
 max_allowed_packet=256M
 max_connections=200
+# Overrides from KMDB_DEV_DB_SETTINGS (';'-separated), for scripts/bench-settings.sh.
+$(tr ';' '\n' <<<"${KMDB_DEV_DB_SETTINGS:-}")
 EOF
 }
 
