@@ -248,7 +248,11 @@ fn warn_out_of_order(
         }
     }
     if let Some(&newest) = done.iter().max() {
-        let late: Vec<u64> = files.iter().map(|f| f.revision).filter(|&r| r < newest).collect();
+        let late: Vec<u64> = files
+            .iter()
+            .map(|f| f.revision)
+            .filter(|&r| r < newest)
+            .collect();
         if !late.is_empty() {
             progress.warn(&format!(
                 "revision(s) {} arrived after revision {newest} was imported: their aliases apply \

@@ -112,12 +112,17 @@ impl RejectsFile {
     fn create_new(&mut self) -> Result<File> {
         let (stem, ext) = match (self.path.file_stem(), self.path.extension()) {
             (Some(stem), Some(ext)) => (stem.to_owned(), format!(".{}", ext.to_string_lossy())),
-            _ => (self.path.file_name().unwrap_or_default().to_owned(), String::new()),
+            _ => (
+                self.path.file_name().unwrap_or_default().to_owned(),
+                String::new(),
+            ),
         };
         for n in 1u32.. {
             let path = match n {
                 1 => self.path.clone(),
-                n => self.path.with_file_name(format!("{}-{n}{ext}", stem.to_string_lossy())),
+                n => self
+                    .path
+                    .with_file_name(format!("{}-{n}{ext}", stem.to_string_lossy())),
             };
             match File::options().write(true).create_new(true).open(&path) {
                 Ok(f) => {
@@ -126,7 +131,8 @@ impl RejectsFile {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
-                    return Err(e).with_context(|| format!("creating rejects file {}", path.display()))
+                    return Err(e)
+                        .with_context(|| format!("creating rejects file {}", path.display()))
                 }
             }
         }
@@ -174,7 +180,10 @@ mod tests {
             r.finish().unwrap();
             names.push(r.path().unwrap().file_name().unwrap().to_owned());
         }
-        assert_eq!(names, ["rejects-1.tsv", "rejects-1-2.tsv", "rejects-1-3.tsv"]);
+        assert_eq!(
+            names,
+            ["rejects-1.tsv", "rejects-1-2.tsv", "rejects-1-3.tsv"]
+        );
         let first = std::fs::read_to_string(&path).unwrap();
         assert!(first.ends_with("\tmalformed\tfirst\n"), "{first}");
     }

@@ -473,3 +473,44 @@ fn flush_without_yes_refuses() {
     assert_eq!(db.count("events"), 1);
     assert!(s.join("kmdb-state.sqlite").exists());
 }
+
+/// A hole in the revision numbers is named but does not stop the import; a
+/// revision that fills it later is imported, with a warning that its aliases
+/// come after those of the newer revisions.
+#[test]
+fn missing_and_late_revisions_are_warned_about() {
+    let s = Scratch::new();
+    let db = setup_db("err_revision_gap", &s);
+    let line = |p: &str| format!(r#"{{"_n":"visit","_p":"{p}","_t":1400000000}}"#);
+    let (a, b, c, d) = (line("a"), line("b"), line("c"), line("d"));
+    let root = write_export(&s, &[(1, vec![&a]), (2, vec![&b]), (4, vec![&d])]);
+    let run = || {
+        let out = shared(|| {
+            Kmdb::new(Some(&db), s.path())
+                .args(["import", "-q"])
+                .arg_path(&root)
+                .output()
+        });
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run();
+    assert_eq!(
+        err.trim(),
+        format!(
+            "warning: 1 revision(s) missing from {} between 1 and 4: 3",
+            root.display()
+        )
+    );
+    assert_eq!(db.count("events"), 3);
+
+    std::fs::write(root.join("revisions/3.json"), format!("{c}\n")).unwrap();
+    let err = run();
+    assert!(!err.contains("missing"), "{err}");
+    assert_eq!(
+        err.trim(),
+        "warning: revision(s) 3 arrived after revision 4 was imported: their aliases apply \
+         after those of the newer revisions"
+    );
+    assert_eq!(db.count("events"), 4);
+}
