@@ -398,7 +398,15 @@ fn load_files_of(
         schema::partitions(conn, Table::Properties)?,
         schema::partitions(conn, Table::Aliases)?,
     ];
-    let writer = TsvWriter::new(&tsv_dir, maps, plan.batch_bytes, plan.batch_bytes * 4)?;
+    let mut writer = TsvWriter::new(&tsv_dir, maps, plan.batch_bytes, plan.batch_bytes * 4)?;
+    if plan.staging {
+        // Partitions empty now fill best in one bulk load at the end.
+        for table in Table::ALL {
+            for partition in schema::empty_partitions(conn, table)? {
+                writer.hold(table, &partition);
+            }
+        }
+    }
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -433,8 +441,7 @@ fn load_files_of(
         drop(file_rx);
         let send = |files: Vec<TsvFile>, tx: &Sender<TsvFile>| -> Result<()> {
             for f in files {
-                allow.allow(&f.path);
-                load_bar.inc_length(f.rows);
+                allow.allow_parts(&f.path, &f.parts);
                 tx.send(f).map_err(|_| anyhow!(STOPPED))?;
             }
             Ok(())
@@ -452,6 +459,7 @@ fn load_files_of(
                     bail!(STOPPED);
                 }
                 let files = resolver.consume(chunk)?;
+                load_bar.set_length(resolver.writer.rows_written());
                 let lines = resolver.total.lines;
                 let secs = pass2_started.elapsed().as_secs_f64().max(1e-3);
                 bar.set_message(format!("{lines} lines ({:.0}/s)", lines as f64 / secs));
@@ -460,6 +468,7 @@ fn load_files_of(
         );
         let finished = parsed.and_then(|_| {
             let files = resolver.writer.finish()?;
+            load_bar.set_length(resolver.writer.rows_written());
             send(files, &file_tx)
         });
         finish_bar(&bar, &finished);
@@ -637,7 +646,9 @@ fn load_files(
         loader.load(&file)?;
         allow.revoke(&file.path);
         if !plan.keep_tsv {
-            std::fs::remove_file(&file.path).ok();
+            for part in &file.parts {
+                std::fs::remove_file(part).ok();
+            }
         }
         loaded.fetch_add(file.rows, Ordering::Relaxed);
         bar.inc(file.rows);

@@ -116,6 +116,10 @@ impl Bar {
         self.bar.inc_length(n);
     }
 
+    pub fn set_length(&self, n: u64) {
+        self.bar.set_length(n);
+    }
+
     pub fn inc(&self, n: u64) {
         self.bar.inc(n);
         self.maybe_log();

@@ -106,7 +106,11 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 pub struct TsvFile {
     pub table: Table,
     pub partition: String,
+    /// The name the server asks for. A held partition's file is not on
+    /// disk: it is its `parts` merged as they are sent (see [`merge_runs`]).
     pub path: PathBuf,
+    /// The sorted files behind `path` (just `path` for a plain file).
+    pub parts: Vec<PathBuf>,
     pub rows: u64,
 }
 
@@ -129,6 +133,10 @@ pub struct TsvWriter {
     total_limit: usize,
     seq: u64,
     line: Vec<u8>,
+    /// Per slot: written batches are held on disk until [`Self::finish`].
+    hold: Vec<bool>,
+    held: Vec<Vec<TsvFile>>,
+    rows_written: u64,
 }
 
 impl TsvWriter {
@@ -152,7 +160,25 @@ impl TsvWriter {
             total_limit,
             seq: 0,
             line: Vec::with_capacity(1024),
+            hold: vec![false; n],
+            held: (0..n).map(|_| Vec::new()).collect(),
+            rows_written: 0,
         })
+    }
+
+    /// Holds the rows of `partition` until the end, to load them as one file
+    /// (for partitions empty at the start, which then fill in one bulk load).
+    pub fn hold(&mut self, table: Table, partition: &str) {
+        let offset: usize = self.maps[..table as usize].iter().map(|m| m.len()).sum();
+        let map = &self.maps[table as usize];
+        if let Some(i) = (0..map.len()).find(|&i| map.name(i) == partition) {
+            self.hold[offset + i] = true;
+        }
+    }
+
+    /// Rows written to TSV files so far, held ones included.
+    pub fn rows_written(&self) -> u64 {
+        self.rows_written
     }
 
     fn slot(&self, table: Table, t: &[u8; 19]) -> usize {
@@ -247,25 +273,57 @@ impl TsvWriter {
         batch.rows.push((t, id, start, batch.data.len()));
         self.buffered += self.line.len();
         if batch.data.len() >= self.batch_limit {
-            return self.write(slot).map(Some);
+            return self.write_out(slot);
         }
         if self.buffered >= self.total_limit {
             let largest = (0..self.batches.len())
                 .max_by_key(|&i| self.batches[i].data.len())
                 .unwrap_or(slot);
-            return self.write(largest).map(Some);
+            return self.write_out(largest);
         }
         Ok(None)
     }
 
-    /// Writes every non-empty batch.
+    /// Writes a batch; returns it unless its slot is held.
+    fn write_out(&mut self, slot: usize) -> Result<Option<TsvFile>> {
+        let file = self.write(slot)?;
+        if self.hold[slot] {
+            self.held[slot].push(file);
+            return Ok(None);
+        }
+        Ok(Some(file))
+    }
+
+    /// Writes every non-empty batch; held slots come last, one file each,
+    /// largest first.
     pub fn finish(&mut self) -> Result<Vec<TsvFile>> {
         let mut files = Vec::new();
         for slot in 0..self.batches.len() {
             if !self.batches[slot].rows.is_empty() {
-                files.push(self.write(slot)?);
+                files.extend(self.write_out(slot)?);
             }
         }
+        let mut held: Vec<TsvFile> = Vec::new();
+        for mut runs in std::mem::take(&mut self.held) {
+            if runs.len() == 1 {
+                held.extend(runs.pop());
+            } else if let Some(first) = runs.first() {
+                let path = self.dir.join(format!(
+                    "{}.{}.all.tsv",
+                    first.table.name(),
+                    first.partition
+                ));
+                held.push(TsvFile {
+                    table: first.table,
+                    partition: first.partition.clone(),
+                    path,
+                    parts: runs.iter().flat_map(|r| r.parts.iter().cloned()).collect(),
+                    rows: runs.iter().map(|r| r.rows).sum(),
+                });
+            }
+        }
+        held.sort_by_key(|f| std::cmp::Reverse(f.rows));
+        files.extend(held);
         Ok(files)
     }
 
@@ -291,13 +349,56 @@ impl TsvWriter {
         // No fsync: the files are scratch, rewritten by a re-run after a crash.
         out.flush()
             .with_context(|| format!("writing {}", path.display()))?;
+        self.rows_written += batch.rows.len() as u64;
         Ok(TsvFile {
             table,
             partition,
+            parts: vec![path.clone()],
             path,
             rows: batch.rows.len() as u64,
         })
     }
+}
+
+/// Writes the lines of sorted TSV runs to `out` in `(t, id)` order: a k-way
+/// merge, so that a held partition loads as one sorted file.
+pub fn merge_runs(parts: &[PathBuf], out: &mut dyn Write) -> std::io::Result<()> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    use std::io::BufRead;
+
+    let mut readers = Vec::with_capacity(parts.len());
+    for p in parts {
+        readers.push(std::io::BufReader::with_capacity(256 << 10, File::open(p)?));
+    }
+    let mut lines: Vec<Vec<u8>> = vec![Vec::new(); parts.len()];
+    let mut heap = BinaryHeap::with_capacity(parts.len());
+    for (i, reader) in readers.iter_mut().enumerate() {
+        if reader.read_until(b'\n', &mut lines[i])? > 0 {
+            heap.push(Reverse((sort_key(&lines[i]), i)));
+        }
+    }
+    while let Some(Reverse((_, i))) = heap.pop() {
+        out.write_all(&lines[i])?;
+        lines[i].clear();
+        if readers[i].read_until(b'\n', &mut lines[i])? > 0 {
+            heap.push(Reverse((sort_key(&lines[i]), i)));
+        }
+    }
+    Ok(())
+}
+
+/// `(t, id)` of a TSV line: `id` is the first column, `t` the second.
+fn sort_key(line: &[u8]) -> ([u8; 19], u64) {
+    let tab = memchr::memchr(b'\t', line).unwrap_or(line.len());
+    let id = line[..tab].iter().fold(0u64, |n, &d| {
+        n.wrapping_mul(10).wrapping_add(d.wrapping_sub(b'0') as u64)
+    });
+    let mut t = [0u8; 19];
+    if let Some(src) = line.get(tab + 1..tab + 20) {
+        t.copy_from_slice(src);
+    }
+    (t, id)
 }
 
 #[cfg(test)]
@@ -317,5 +418,46 @@ mod tests {
         assert_eq!(&datetime(1_400_000_000), b"2014-05-13 16:53:20");
         assert_eq!(&datetime(951_782_400), b"2000-02-29 00:00:00");
         assert_eq!(&datetime(253_402_300_799), b"9999-12-31 23:59:59");
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    #[test]
+    fn held_partitions_come_last_as_one_merged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let last = || PartitionMap::from_descriptions(&[("pLast".into(), "MAXVALUE".into())]);
+        let maps = [last().unwrap(), last().unwrap(), last().unwrap()];
+        // 64-byte batches: every third row or so writes a run.
+        let mut w = TsvWriter::new(dir.path(), maps, 64, 1 << 20).unwrap();
+        w.hold(Table::Events, "pLast");
+        let mut early = Vec::new();
+        let ts = [
+            1_400_000_300,
+            1_400_000_100,
+            1_400_000_200,
+            1_400_000_100,
+            1_400_000_000,
+        ];
+        for (id, t) in ts.into_iter().enumerate() {
+            early.extend(w.event(id as u64 + 1, t, 1, 1).unwrap());
+        }
+        assert!(early.is_empty(), "held rows are not sent early");
+        let files = w.finish().unwrap();
+        assert_eq!(files.len(), 1);
+        let f = &files[0];
+        assert!(f.parts.len() > 1, "{:?}", f.parts);
+        assert_eq!(f.rows, 5);
+        assert_eq!(w.rows_written(), 5);
+        let mut out = Vec::new();
+        merge_runs(&f.parts, &mut out).unwrap();
+        let ids: Vec<&str> = std::str::from_utf8(&out)
+            .unwrap()
+            .lines()
+            .map(|l| l.split('\t').next().unwrap())
+            .collect();
+        assert_eq!(ids, ["5", "2", "4", "3", "1"], "sorted by (t, id)");
     }
 }

@@ -1,7 +1,7 @@
 //! `LOAD DATA LOCAL INFILE` of the TSV files an import wrote, and the
 //! local-infile handler that serves those files and nothing else.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,30 +18,40 @@ use crate::tsv::{Table, TsvFile};
 /// make) is refused.
 #[derive(Default)]
 pub struct InfileAllowlist {
-    files: Mutex<HashSet<PathBuf>>,
+    /// Name the server may ask for → the files sent for it.
+    files: Mutex<HashMap<PathBuf, Vec<PathBuf>>>,
 }
 
 impl InfileAllowlist {
     pub fn allow(&self, path: &Path) {
+        self.allow_parts(path, &[path.to_owned()]);
+    }
+
+    /// Allows `path`, served as the merge of the sorted `parts`.
+    pub fn allow_parts(&self, path: &Path, parts: &[PathBuf]) {
         self.files
             .lock()
             .expect("allowlist lock")
-            .insert(path.to_owned());
+            .insert(path.to_owned(), parts.to_vec());
     }
 
     pub fn revoke(&self, path: &Path) {
         self.files.lock().expect("allowlist lock").remove(path);
     }
 
-    fn permits(&self, path: &Path) -> bool {
-        self.files.lock().expect("allowlist lock").contains(path)
+    fn parts(&self, path: &Path) -> Option<Vec<PathBuf>> {
+        self.files
+            .lock()
+            .expect("allowlist lock")
+            .get(path)
+            .cloned()
     }
 }
 
 pub(super) fn handler(allow: Arc<InfileAllowlist>) -> LocalInfileHandler {
     LocalInfileHandler::new(move |name, out| {
         let path = PathBuf::from(String::from_utf8_lossy(name).into_owned());
-        if !allow.permits(&path) {
+        let Some(parts) = allow.parts(&path) else {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(
@@ -49,8 +59,12 @@ pub(super) fn handler(allow: Arc<InfileAllowlist>) -> LocalInfileHandler {
                     path.display()
                 ),
             ));
+        };
+        if parts.len() > 1 {
+            crate::tsv::merge_runs(&parts, out)?;
+            return out.flush();
         }
-        let mut file = File::open(&path)?;
+        let mut file = File::open(&parts[0])?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = file.read(&mut buf)?;

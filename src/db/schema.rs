@@ -184,6 +184,17 @@ pub fn partitions(conn: &mut Conn, table: Table) -> Result<PartitionMap> {
     PartitionMap::from_descriptions(&rows)
 }
 
+/// The partitions of `table` that look empty (`TABLE_ROWS` is InnoDB's
+/// estimate: good enough to plan loads, which check again).
+pub fn empty_partitions(conn: &mut Conn, table: Table) -> Result<Vec<String>> {
+    let names: Vec<Option<String>> = conn.exec(
+        "SELECT partition_name FROM information_schema.partitions
+         WHERE table_schema = DATABASE() AND table_name = ? AND table_rows = 0",
+        (table.name(),),
+    )?;
+    Ok(names.into_iter().flatten().collect())
+}
+
 /// Adds the planned partitions past each table's last bound. Returns the
 /// number of partitions added per table.
 pub fn extend_partitions(conn: &mut Conn, bounds: &[Day]) -> Result<usize> {
