@@ -484,7 +484,7 @@ impl<'a> Cursor<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let (text, start) = (self.text, self.at);
-        let end = start + text.as_bytes()[start..].iter().position(|&b| special(b))?;
+        let end = start + find_special(&text.as_bytes()[start..])?;
         match text.as_bytes()[end] {
             b'"' => {
                 self.at = end + 1;
@@ -525,6 +525,31 @@ impl<'a> Cursor<'a> {
 /// Bytes that end the plain part of a JSON string.
 fn special(byte: u8) -> bool {
     byte == b'"' || byte == b'\\' || byte < 0x20
+}
+
+/// Position of the first [`special`] byte, eight bytes at a time.
+///
+/// In each word, a byte is flagged when it is below 0x20 or, after an XOR,
+/// zero (`"` or `\`). Borrows can flag bytes above a real hit, never below,
+/// so the lowest flag is the first special byte.
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES * 0x80;
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let hits = (below(quote, 1) | below(backslash, 1) | below(x, 0x20)) & HIGH;
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let rest = words.remainder().iter().position(|&b| special(b));
+    rest.map(|i| at + i)
 }
 
 /// The character of the JSON escape after a backslash, and its length.
@@ -714,6 +739,9 @@ fn compact_json(raw: &str) -> String {
 
 /// Parses a JSON-number-shaped text into seconds within the allowed range.
 pub fn parse_seconds(text: &str) -> Option<i64> {
+    if let Some(n) = plain_seconds(text.as_bytes()) {
+        return (n <= MAX_UNIX_SECONDS).then_some(n);
+    }
     if !is_json_number(text) {
         return None;
     }
@@ -753,6 +781,16 @@ pub fn parse_seconds(text: &str) -> Option<i64> {
     };
     let n: i64 = int_digits.trim_start_matches('0').parse().unwrap_or(0);
     (n <= MAX_UNIX_SECONDS).then_some(n)
+}
+
+/// The common `_t`: 1 to 12 digits without a leading zero (or just `0`).
+fn plain_seconds(text: &[u8]) -> Option<i64> {
+    let plain = match text {
+        [b'0'] => true,
+        [b'1'..=b'9', rest @ ..] => rest.len() < 12 && rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    plain.then(|| text.iter().fold(0, |n, &d| n * 10 + i64::from(d - b'0')))
 }
 
 /// JSON number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
@@ -932,6 +970,36 @@ mod tests {
     }
 
     #[test]
+    fn plain_seconds_agree_with_the_general_rule() {
+        for s in [
+            "0",
+            "1",
+            "9",
+            "10",
+            "1400000000",
+            "253402300799",
+            "253402300800",
+            "999999999999",
+            "1000000000000",
+            "00",
+            "01",
+            "-0",
+            "-1",
+            "",
+            "1a",
+            "12345678901234567890",
+        ] {
+            // `.0` takes the same value down the general path.
+            let general = if is_json_number(s) {
+                parse_seconds(&format!("{s}.0"))
+            } else {
+                None
+            };
+            assert_eq!(parse_seconds(s), general, "{s}");
+        }
+    }
+
+    #[test]
     fn aliases() {
         assert_eq!(
             parts(r#"{"_p":"cookie","_p2":"a@b.c","_t":7}"#),
@@ -1098,6 +1166,26 @@ mod tests {
         assert!(classify(&wide).is_ok());
         let quoted = format!(r#"{{"_p":"x","_t":1,"a":"{}"}}"#, "[".repeat(300));
         assert!(classify(&quoted).is_ok());
+    }
+
+    #[test]
+    fn special_bytes_are_found_first() {
+        let mut line = vec![b'a'; 40];
+        assert_eq!(find_special(&line), None);
+        for at in 0..line.len() {
+            for byte in [b'"', b'\\', 0, 0x1f] {
+                line[at] = byte;
+                // Bytes just above and below the special ones do not count.
+                for after in at + 1..line.len() {
+                    line[after] = [b'!', b'#', b'[', b']', b' ', 0x7f, 0xff][after % 7];
+                }
+                assert_eq!(find_special(&line), Some(at), "{byte} at {at}");
+                assert_eq!(find_special(&line[..at]), None);
+                line[at + 1..].fill(b'"');
+                assert_eq!(find_special(&line), Some(at), "{byte} at {at}");
+            }
+            line.fill(b'a');
+        }
     }
 
     #[test]
