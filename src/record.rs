@@ -296,7 +296,7 @@ struct Fields<'a> {
     props: Vec<(Span, Span)>,
     /// Position of each property name once there are many (a linear scan
     /// would make a hostile line with many keys quadratic).
-    positions: HashMap<String, usize>,
+    positions: Option<HashMap<String, usize>>,
 }
 
 impl<'a> Fields<'a> {
@@ -310,7 +310,7 @@ impl<'a> Fields<'a> {
             t: None,
             texts: String::with_capacity(len),
             props: Vec::new(),
-            positions: HashMap::new(),
+            positions: None,
         }
     }
 
@@ -330,8 +330,8 @@ impl<'a> Fields<'a> {
         match (value, self.slot(key)) {
             (Some(v), Some(i)) => self.props[i].1 = push(&mut self.texts, v),
             (Some(v), None) => {
-                if !self.positions.is_empty() {
-                    self.positions.insert(key.to_owned(), self.props.len());
+                if let Some(positions) = &mut self.positions {
+                    positions.insert(key.to_owned(), self.props.len());
                 }
                 let k = push(&mut self.texts, key);
                 let v = push(&mut self.texts, v);
@@ -349,12 +349,11 @@ impl<'a> Fields<'a> {
         if self.props.len() < 16 {
             return self.props.iter().position(|(k, _)| name(k) == key);
         }
-        if self.positions.is_empty() {
-            let names = self.props.iter().enumerate();
-            self.positions
-                .extend(names.map(|(i, (k, _))| (name(k).to_owned(), i)));
-        }
-        self.positions.get(key).copied()
+        let names = self.props.iter().enumerate();
+        let positions = self
+            .positions
+            .get_or_insert_with(|| names.map(|(i, (k, _))| (name(k).to_owned(), i)).collect());
+        positions.get(key).copied()
     }
 
     /// The record, or the first condition of SPEC §3 it fails.
@@ -831,10 +830,17 @@ fn is_json_number(s: &str) -> bool {
 }
 
 /// Cuts a string to [`MAX_CHARS`] characters.
+#[inline]
 pub fn cut(s: &str) -> &str {
     if s.len() <= MAX_CHARS {
-        return s;
+        s
+    } else {
+        cut_long(s)
     }
+}
+
+#[cold]
+fn cut_long(s: &str) -> &str {
     match s.char_indices().nth(MAX_CHARS) {
         Some((i, _)) => &s[..i],
         None => s,
