@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use kmdb::generate::{generate, Amount, GenerateOptions, DEFAULT_FILE_BYTES};
 use kmdb::partition::{self, Day, PartitionMap};
-use kmdb::record::Record;
+use kmdb::record::View;
 use kmdb::resolve::{alias_names, parse_line, row_id, Outcome};
 use kmdb::tsv::{datetime, escape_into, TsvWriter};
 
@@ -92,33 +92,33 @@ fn rows(bytes: u64) -> (Vec<Row>, u64) {
             };
             let first_prop = prop_seq;
             prop_seq += record.props().len() as u64;
-            let (t, user, event) = match &record {
-                Record::Alias { identity, other, t } => {
+            let (t, user, event) = match record.view() {
+                View::Alias { identity, other, t } => {
                     let (a, b) = alias_names(identity, other);
                     rows.push(Row::Alias {
                         id: row_id(rev, line),
-                        t: *t,
+                        t,
                         name1: a.to_owned(),
                         name2: b.to_owned(),
                     });
                     continue;
                 }
-                Record::Event {
+                View::Event {
                     identity, t, name, ..
                 } => {
                     let (id, user) = (row_id(rev, line), users.id(identity));
                     let n = keys.id(name) as u32;
-                    rows.push(Row::Event { id, t: *t, n, user });
-                    (*t, user, Some(id))
+                    rows.push(Row::Event { id, t, n, user });
+                    (t, user, Some(id))
                 }
-                Record::PropertySet { identity, t, .. } => (*t, users.id(identity), None),
+                View::PropertySet { identity, t, .. } => (t, users.id(identity), None),
             };
             for (j, (key, value)) in record.props().iter().enumerate() {
                 rows.push(Row::Property {
                     id: row_id(rev, first_prop + j as u64),
                     t,
                     key: keys.id(key) as u32,
-                    value: value.clone(),
+                    value: value.to_owned(),
                     user,
                     event,
                 });

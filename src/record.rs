@@ -1,7 +1,14 @@
 //! Record classification (SPEC §3): decoded JSON text → event, property set,
 //! alias, or a reject reason. Pure: no I/O, no filters (those need the
 //! identity groups, see `resolve`).
+//!
+//! Almost every line is a compact, flat object, which [`flat_object`] reads
+//! in one pass, borrowing its strings. Anything else (whitespace between
+//! tokens, nested values, control characters, surrogate escapes, errors) is
+//! read again from the start by sonic-rs, which has the last word.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use sonic_rs::{JsonType, JsonValueTrait, LazyValue};
@@ -61,36 +68,173 @@ impl fmt::Display for Reject {
         f.write_str(self.as_str())
     }
 }
+/// What a record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Event,
+    PropertySet,
+    Alias,
+}
 
-/// One classified line. Strings are already cut to [`MAX_CHARS`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Record {
+/// A byte range of a record's texts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    /// The value of a property that a later null dropped.
+    const DROPPED: Span = Span {
+        start: usize::MAX,
+        end: usize::MAX,
+    };
+}
+
+/// Appends `s` to `texts` and returns where it went.
+fn push(texts: &mut String, s: &str) -> Span {
+    let start = texts.len();
+    texts.push_str(s);
+    Span {
+        start,
+        end: texts.len(),
+    }
+}
+
+/// One classified line. Its texts, already cut to [`MAX_CHARS`], share one
+/// string, so a record costs two allocations however many properties it has;
+/// [`Record::view`] shows it as borrowed strings.
+#[derive(Clone)]
+pub struct Record {
+    kind: Kind,
+    t: i64,
+    texts: String,
+    identity: Span,
+    /// The event name or the alias's other identity; empty for property sets.
+    second: Span,
+    props: Vec<(Span, Span)>,
+}
+
+/// A record seen as borrowed strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View<'a> {
     Event {
-        identity: String,
+        identity: &'a str,
         t: i64,
-        name: String,
-        props: Vec<(String, String)>,
+        name: &'a str,
+        props: Props<'a>,
     },
     PropertySet {
-        identity: String,
+        identity: &'a str,
         t: i64,
-        props: Vec<(String, String)>,
+        props: Props<'a>,
     },
     Alias {
-        identity: String,
-        other: String,
+        identity: &'a str,
+        other: &'a str,
         t: i64,
     },
 }
 
 impl Record {
-    pub fn props(&self) -> &[(String, String)] {
-        match self {
-            Record::Event { props, .. } | Record::PropertySet { props, .. } => props,
-            Record::Alias { .. } => &[],
+    pub fn view(&self) -> View<'_> {
+        let (identity, t) = (self.identity(), self.t);
+        match self.kind {
+            Kind::Event => View::Event {
+                identity,
+                t,
+                name: self.text(self.second),
+                props: self.props(),
+            },
+            Kind::PropertySet => View::PropertySet {
+                identity,
+                t,
+                props: self.props(),
+            },
+            Kind::Alias => View::Alias {
+                identity,
+                other: self.text(self.second),
+                t,
+            },
         }
     }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn identity(&self) -> &str {
+        self.text(self.identity)
+    }
+
+    pub fn t(&self) -> i64 {
+        self.t
+    }
+
+    /// The properties of an event or property set (none for an alias).
+    pub fn props(&self) -> Props<'_> {
+        Props {
+            texts: &self.texts,
+            spans: &self.props,
+        }
+    }
+
+    fn text(&self, span: Span) -> &str {
+        &self.texts[span.start..span.end]
+    }
 }
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Record) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl Eq for Record {}
+
+/// The properties of a record: `(name, value)` pairs in line order.
+#[derive(Clone, Copy)]
+pub struct Props<'a> {
+    texts: &'a str,
+    spans: &'a [(Span, Span)],
+}
+
+impl<'a> Props<'a> {
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + 'a {
+        let texts = self.texts;
+        self.spans
+            .iter()
+            .map(move |&(k, v)| (&texts[k.start..k.end], &texts[v.start..v.end]))
+    }
+}
+
+impl fmt::Debug for Props<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Props<'_> {
+    fn eq(&self, other: &Props<'_>) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Props<'_> {}
 
 /// True for identities made only of ASCII digits: KM's numeric account ids.
 pub fn is_numeric(identity: &[u8]) -> bool {
@@ -99,103 +243,348 @@ pub fn is_numeric(identity: &[u8]) -> bool {
 
 /// Classifies one decoded line, checking the conditions of SPEC §3 in order.
 pub fn classify(text: &str) -> Result<Record, Reject> {
-    let fields = parse_object(text).ok_or(Reject::Malformed)?;
+    let mut fields = Fields::new(text.len());
+    if flat_object(text, &mut fields).is_none() {
+        fields = Fields::new(text.len());
+        full_object(text, &mut fields).ok_or(Reject::Malformed)?;
+    }
+    fields.into_record()
+}
 
-    let mut identity = None;
-    let mut other = None;
-    let mut name = None;
-    let mut t = None;
-    let mut props: Vec<(String, String)> = Vec::new();
-    // Position of each property name, for lines with many keys (a linear
-    // scan would make a hostile line quadratic).
-    let mut positions: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut dropped: Vec<usize> = Vec::new();
-    for (key, value) in fields {
+/// A member's value, as far as classification needs it.
+enum Value<'a> {
+    Null,
+    /// A string's content.
+    Str(Cow<'a, str>),
+    /// A number's JSON text.
+    Number(Cow<'a, str>),
+    /// `true` or `false`, or an array or object as compact JSON.
+    Other(Cow<'a, str>),
+}
+
+impl Value<'_> {
+    /// The text of a value (SPEC §3), cut to [`MAX_CHARS`]; `None` for null.
+    fn text(&self) -> Option<&str> {
+        match self {
+            Value::Null => None,
+            Value::Str(s) | Value::Number(s) | Value::Other(s) => Some(cut(s)),
+        }
+    }
+
+    /// `_t` as unix seconds: an integer, a float (truncated) or a string
+    /// holding either, between 1970-01-01 and 9999-12-31 inclusive.
+    fn timestamp(&self) -> Option<i64> {
+        match self {
+            Value::Number(s) | Value::Str(s) => parse_seconds(s),
+            Value::Null | Value::Other(_) => None,
+        }
+    }
+}
+
+fn non_empty<'v>(value: Option<&'v Value<'_>>) -> Option<&'v str> {
+    value.and_then(Value::text).filter(|s| !s.is_empty())
+}
+
+/// The members of one line, gathered as SPEC §3 needs them.
+struct Fields<'a> {
+    identity: Option<Value<'a>>,
+    other: Option<Value<'a>>,
+    name: Option<Value<'a>>,
+    t: Option<Value<'a>>,
+    /// Property names and values (the record's texts, in the end).
+    texts: String,
+    props: Vec<(Span, Span)>,
+    /// Position of each property name once there are many (a linear scan
+    /// would make a hostile line with many keys quadratic).
+    positions: Option<HashMap<String, usize>>,
+}
+
+impl<'a> Fields<'a> {
+    /// Room for the texts of a line of `len` bytes: decoded JSON is never
+    /// longer than its source.
+    fn new(len: usize) -> Fields<'a> {
+        Fields {
+            identity: None,
+            other: None,
+            name: None,
+            t: None,
+            texts: String::with_capacity(len),
+            props: Vec::new(),
+            positions: None,
+        }
+    }
+
+    fn member(&mut self, key: Cow<'a, str>, value: Value<'a>) {
         match &*key {
-            "_p" => identity = Some(value),
-            "_p2" => other = Some(value),
-            "_n" => name = Some(value),
-            "_t" => t = Some(value),
-            _ => {
-                let key = cut(key);
-                // Duplicate keys: the last value wins, in the place of the
-                // first; a null drops the key (kept as an empty slot here).
-                let slot = if props.len() < 16 {
-                    props.iter().position(|(k, _)| *k == key)
-                } else {
-                    if positions.is_empty() {
-                        positions
-                            .extend(props.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)));
-                    }
-                    positions.get(&key).copied()
-                };
-                match (value_text(&value), slot) {
-                    (Some(v), Some(i)) => {
-                        props[i].1 = v;
-                        dropped.retain(|&d| d != i);
-                    }
-                    (Some(v), None) => {
-                        if !positions.is_empty() {
-                            positions.insert(key.clone(), props.len());
-                        }
-                        props.push((key, v));
-                    }
-                    (None, Some(i)) => dropped.push(i),
-                    (None, None) => {}
+            "_p" => self.identity = Some(value),
+            "_p2" => self.other = Some(value),
+            "_n" => self.name = Some(value),
+            "_t" => self.t = Some(value),
+            _ => self.property(cut(&key), value.text()),
+        }
+    }
+
+    /// Duplicate keys: the last value wins, in the place of the first; a
+    /// null drops the key (until a later value sets it again).
+    fn property(&mut self, key: &str, value: Option<&str>) {
+        match (value, self.slot(key)) {
+            (Some(v), Some(i)) => self.props[i].1 = push(&mut self.texts, v),
+            (Some(v), None) => {
+                if let Some(positions) = &mut self.positions {
+                    positions.insert(key.to_owned(), self.props.len());
                 }
+                let k = push(&mut self.texts, key);
+                let v = push(&mut self.texts, v);
+                self.props.push((k, v));
+            }
+            (None, Some(i)) => self.props[i].1 = Span::DROPPED,
+            (None, None) => {}
+        }
+    }
+
+    /// Index of the property named `key`, if any.
+    fn slot(&mut self, key: &str) -> Option<usize> {
+        let texts = &self.texts;
+        let name = |k: &Span| &texts[k.start..k.end];
+        if self.props.len() < 16 {
+            return self.props.iter().position(|(k, _)| name(k) == key);
+        }
+        let names = self.props.iter().enumerate();
+        let positions = self
+            .positions
+            .get_or_insert_with(|| names.map(|(i, (k, _))| (name(k).to_owned(), i)).collect());
+        positions.get(key).copied()
+    }
+
+    /// The record, or the first condition of SPEC §3 it fails.
+    fn into_record(self) -> Result<Record, Reject> {
+        let Fields {
+            identity,
+            other,
+            name,
+            t,
+            mut texts,
+            mut props,
+            ..
+        } = self;
+        props.retain(|&(_, v)| v != Span::DROPPED);
+        let identity = non_empty(identity.as_ref()).ok_or(Reject::NoIdentity)?;
+        let t = t
+            .as_ref()
+            .and_then(Value::timestamp)
+            .ok_or(Reject::BadTimestamp)?;
+        let (kind, second) = if let Some(other) = non_empty(other.as_ref()) {
+            if identity == other {
+                return Err(Reject::SelfAlias);
+            }
+            if is_numeric(identity.as_bytes()) && is_numeric(other.as_bytes()) {
+                return Err(Reject::NumericAlias);
+            }
+            props.clear();
+            (Kind::Alias, other)
+        } else if let Some(name) = non_empty(name.as_ref()) {
+            (Kind::Event, name)
+        } else if props.is_empty() {
+            return Err(Reject::Empty);
+        } else {
+            (Kind::PropertySet, "")
+        };
+        Ok(Record {
+            kind,
+            t,
+            identity: push(&mut texts, identity),
+            second: push(&mut texts, second),
+            texts,
+            props,
+        })
+    }
+}
+
+/// Reads a compact, flat object (`{"k":v,...}`: no whitespace, no arrays or
+/// objects as values) into `fields`. `None` for anything else, valid or not,
+/// which [`full_object`] then reads from the start: this never decides that
+/// a line is malformed, and what it accepts sonic-rs reads the same way.
+fn flat_object<'a>(text: &'a str, fields: &mut Fields<'a>) -> Option<()> {
+    let mut cur = Cursor { text, at: 0 };
+    cur.eat(b'{')?;
+    if cur.eat(b'}').is_some() {
+        return cur.at_end();
+    }
+    loop {
+        let key = cur.string()?;
+        cur.eat(b':')?;
+        let value = cur.value()?;
+        fields.member(key, value);
+        match cur.next()? {
+            b',' => {}
+            b'}' => return cur.at_end(),
+            _ => return None,
+        }
+    }
+}
+
+/// A position in a line, for [`flat_object`]. Every method returns `None`
+/// when the text there is not what it reads.
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn next(&mut self) -> Option<u8> {
+        let byte = *self.text.as_bytes().get(self.at)?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.text.as_bytes().get(self.at) == Some(&byte)).then(|| self.at += 1)
+    }
+
+    fn at_end(&self) -> Option<()> {
+        (self.at == self.text.len()).then_some(())
+    }
+
+    /// A string, a number, `true`, `false` or `null`.
+    fn value(&mut self) -> Option<Value<'a>> {
+        match *self.text.as_bytes().get(self.at)? {
+            b'"' => self.string().map(Value::Str),
+            b'-' | b'0'..=b'9' => self.number().map(Value::Number),
+            b't' => self.literal("true").map(Value::Other),
+            b'f' => self.literal("false").map(Value::Other),
+            b'n' => self.literal("null").map(|_| Value::Null),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &'static str) -> Option<Cow<'a, str>> {
+        let rest = &self.text.as_bytes()[self.at..];
+        rest.starts_with(word.as_bytes()).then(|| {
+            self.at += word.len();
+            Cow::Borrowed(word)
+        })
+    }
+
+    /// A number's text, if it follows the JSON grammar.
+    fn number(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.at;
+        let len = self.text.as_bytes()[start..]
+            .iter()
+            .take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+            .count();
+        let number = &self.text[start..start + len];
+        is_json_number(number).then(|| {
+            self.at += len;
+            Cow::Borrowed(number)
+        })
+    }
+
+    /// A string's content, borrowed unless it has escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let (text, start) = (self.text, self.at);
+        let end = start + find_special(&text.as_bytes()[start..])?;
+        match text.as_bytes()[end] {
+            b'"' => {
+                self.at = end + 1;
+                Some(Cow::Borrowed(&text[start..end]))
+            }
+            b'\\' => self.escaped(start, end).map(Cow::Owned),
+            _ => None,
+        }
+    }
+
+    /// The content of a string starting at `start` whose first backslash is
+    /// at `at`.
+    fn escaped(&mut self, start: usize, mut at: usize) -> Option<String> {
+        let (text, bytes) = (self.text, self.text.as_bytes());
+        let mut out = String::with_capacity(at - start + 16);
+        let mut plain = start;
+        loop {
+            match *bytes.get(at)? {
+                b'"' => {
+                    out.push_str(&text[plain..at]);
+                    self.at = at + 1;
+                    return Some(out);
+                }
+                b'\\' => {
+                    out.push_str(&text[plain..at]);
+                    let (c, len) = escape(&bytes[at + 1..])?;
+                    out.push(c);
+                    at += 1 + len;
+                    plain = at;
+                }
+                0..=0x1f => return None,
+                _ => at += 1,
             }
         }
     }
-
-    if !dropped.is_empty() {
-        // A later null removes the key, unless a later value set it again.
-        let mut keep = vec![true; props.len()];
-        for i in dropped {
-            keep[i] = false;
-        }
-        let mut i = 0;
-        props.retain(|_| {
-            i += 1;
-            keep[i - 1]
-        });
-    }
-    let identity = non_empty_text(identity.as_ref()).ok_or(Reject::NoIdentity)?;
-    let t = t
-        .as_ref()
-        .and_then(|v| timestamp(v))
-        .ok_or(Reject::BadTimestamp)?;
-
-    if let Some(other) = non_empty_text(other.as_ref()) {
-        if identity == other {
-            return Err(Reject::SelfAlias);
-        }
-        if is_numeric(identity.as_bytes()) && is_numeric(other.as_bytes()) {
-            return Err(Reject::NumericAlias);
-        }
-        return Ok(Record::Alias { identity, other, t });
-    }
-    if let Some(name) = non_empty_text(name.as_ref()) {
-        return Ok(Record::Event {
-            identity,
-            t,
-            name,
-            props,
-        });
-    }
-    if props.is_empty() {
-        return Err(Reject::Empty);
-    }
-    Ok(Record::PropertySet { identity, t, props })
 }
 
-/// Parses a JSON object into its members, in order. `None` when the text is
-/// not exactly one JSON object (garbage after the closing brace included).
-fn parse_object(text: &str) -> Option<Vec<(String, LazyValue<'_>)>> {
+/// Bytes that end the plain part of a JSON string.
+fn special(byte: u8) -> bool {
+    byte == b'"' || byte == b'\\' || byte < 0x20
+}
+
+/// Position of the first [`special`] byte, eight bytes at a time.
+///
+/// In each word, a byte is flagged when it is below 0x20 or, after an XOR,
+/// zero (`"` or `\`). Borrows can flag bytes above a real hit, never below,
+/// so the lowest flag is the first special byte.
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES * 0x80;
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let hits = (below(quote, 1) | below(backslash, 1) | below(x, 0x20)) & HIGH;
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let rest = words.remainder().iter().position(|&b| special(b));
+    rest.map(|i| at + i)
+}
+
+/// The character of the JSON escape after a backslash, and its length.
+/// `None` for invalid escapes and for surrogates (`\ud83d`), which are left
+/// to sonic-rs and [`unescape_lossy`].
+fn escape(bytes: &[u8]) -> Option<(char, usize)> {
+    let c = match *bytes.first()? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let hex = bytes.get(1..5)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let code = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            return char::from_u32(code).map(|c| (c, 5));
+        }
+        _ => return None,
+    };
+    Some((c, 1))
+}
+
+/// Reads any JSON object into `fields` with sonic-rs. `None` when the text
+/// is not exactly one JSON object (garbage after the closing brace included)
+/// or nests too deep.
+fn full_object<'a>(text: &'a str, fields: &mut Fields<'a>) -> Option<()> {
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if !trimmed.starts_with('{') || !trimmed.ends_with('}') || too_deep(trimmed.as_bytes()) {
         return None;
     }
-    let mut fields = Vec::with_capacity(8);
     let mut end = 1; // just past the opening brace
     for member in sonic_rs::to_object_iter(trimmed) {
         let (key, value) = member.ok()?;
@@ -205,15 +594,12 @@ fn parse_object(text: &str) -> Option<Vec<(String, LazyValue<'_>)>> {
         if end > trimmed.len() {
             return None;
         }
-        fields.push((String::from(&*key), value));
+        fields.member(key, lazy_value(&value));
     }
     // The lazy iterator stops at the closing brace without looking further:
     // what follows the last value must be exactly `}`.
     let rest = trimmed[end..].trim_start_matches(|c: char| c.is_ascii_whitespace());
-    if rest != "}" {
-        return None;
-    }
-    Some(fields)
+    (rest == "}").then_some(())
 }
 
 /// Deepest nesting of arrays and objects accepted: the parser recurses, and
@@ -222,6 +608,10 @@ const MAX_DEPTH: usize = 128;
 
 /// True when brackets outside strings nest deeper than [`MAX_DEPTH`].
 fn too_deep(text: &[u8]) -> bool {
+    // Without that many opening brackets, the nesting cannot be that deep.
+    if memchr::memchr2_iter(b'[', b'{', text).count() <= MAX_DEPTH {
+        return false;
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in text {
         if in_string {
@@ -249,20 +639,18 @@ fn too_deep(text: &[u8]) -> bool {
     false
 }
 
-/// The text of a value (SPEC §3): strings as they are, numbers as their JSON
-/// text, booleans, arrays and objects as compact JSON; `None` for null.
-fn value_text(value: &LazyValue<'_>) -> Option<String> {
-    let text = match value.get_type() {
-        JsonType::Null => return None,
-        JsonType::String => string_value(value),
-        JsonType::Number | JsonType::Boolean => value.as_raw_str().to_owned(),
-        JsonType::Array | JsonType::Object => compact_json(value.as_raw_str()),
-    };
-    Some(cut(text))
-}
-
-fn non_empty_text(value: Option<&LazyValue<'_>>) -> Option<String> {
-    value.and_then(value_text).filter(|s| !s.is_empty())
+/// A sonic-rs value as classification needs it: numbers and booleans as
+/// their JSON text, arrays and objects as compact JSON.
+fn lazy_value<'a>(value: &LazyValue<'a>) -> Value<'a> {
+    match value.get_type() {
+        JsonType::Null => Value::Null,
+        JsonType::String => Value::Str(Cow::Owned(string_value(value))),
+        JsonType::Number => Value::Number(value.as_raw_cow()),
+        JsonType::Boolean => Value::Other(value.as_raw_cow()),
+        JsonType::Array | JsonType::Object => {
+            Value::Other(Cow::Owned(compact_json(value.as_raw_str())))
+        }
+    }
 }
 
 /// A JSON string's content. Lone surrogates (`"\ud800"`), which sonic-rs
@@ -348,18 +736,11 @@ fn compact_json(raw: &str) -> String {
     out
 }
 
-/// `_t` as unix seconds: an integer, a float (truncated) or a string holding
-/// either, between 1970-01-01 and 9999-12-31 inclusive.
-fn timestamp(value: &LazyValue<'_>) -> Option<i64> {
-    match value.get_type() {
-        JsonType::Number => parse_seconds(value.as_raw_str()),
-        JsonType::String => value.as_str().and_then(parse_seconds),
-        _ => None,
-    }
-}
-
 /// Parses a JSON-number-shaped text into seconds within the allowed range.
 pub fn parse_seconds(text: &str) -> Option<i64> {
+    if let Some(n) = plain_seconds(text.as_bytes()) {
+        return (n <= MAX_UNIX_SECONDS).then_some(n);
+    }
     if !is_json_number(text) {
         return None;
     }
@@ -401,6 +782,16 @@ pub fn parse_seconds(text: &str) -> Option<i64> {
     (n <= MAX_UNIX_SECONDS).then_some(n)
 }
 
+/// The common `_t`: 1 to 12 digits without a leading zero (or just `0`).
+fn plain_seconds(text: &[u8]) -> Option<i64> {
+    let plain = match text {
+        [b'0'] => true,
+        [b'1'..=b'9', rest @ ..] => rest.len() < 12 && rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    plain.then(|| text.iter().fold(0, |n, &d| n * 10 + i64::from(d - b'0')))
+}
+
 /// JSON number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
 fn is_json_number(s: &str) -> bool {
     let b = s.as_bytes();
@@ -439,18 +830,46 @@ fn is_json_number(s: &str) -> bool {
 }
 
 /// Cuts a string to [`MAX_CHARS`] characters.
-pub fn cut(mut s: String) -> String {
-    if s.len() > MAX_CHARS {
-        if let Some((i, _)) = s.char_indices().nth(MAX_CHARS) {
-            s.truncate(i);
-        }
+#[inline]
+pub fn cut(s: &str) -> &str {
+    if s.len() <= MAX_CHARS {
+        s
+    } else {
+        cut_long(s)
     }
-    s
+}
+
+#[cold]
+fn cut_long(s: &str) -> &str {
+    match s.char_indices().nth(MAX_CHARS) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record as owned parts: kind, identity, t, name or other, properties.
+    type Parts = (Kind, String, i64, String, Vec<(String, String)>);
+
+    fn parts(text: &str) -> Result<Parts, Reject> {
+        let r = classify(text)?;
+        let second = match r.view() {
+            View::Event { name, .. } => name,
+            View::Alias { other, .. } => other,
+            View::PropertySet { .. } => "",
+        };
+        let props = r.props().iter().map(|(k, v)| (k.into(), v.into()));
+        Ok((
+            r.kind(),
+            r.identity().into(),
+            r.t(),
+            second.into(),
+            props.collect(),
+        ))
+    }
 
     fn props(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -459,31 +878,38 @@ mod tests {
             .collect()
     }
 
+    fn prop_values(text: &str) -> Vec<(String, String)> {
+        parts(text).expect("a record").4
+    }
+
     #[test]
     fn event_with_properties() {
-        let r = classify(
+        let r = parts(
             r#"{"_n":"signed up","_p":"a@b.c","_t":1400000000,"Plan":"gold","n":12,"f":3.50,"ok":true,"x":null}"#,
         );
         assert_eq!(
             r,
-            Ok(Record::Event {
-                identity: "a@b.c".into(),
-                t: 1400000000,
-                name: "signed up".into(),
-                props: props(&[("Plan", "gold"), ("n", "12"), ("f", "3.50"), ("ok", "true")]),
-            })
+            Ok((
+                Kind::Event,
+                "a@b.c".into(),
+                1400000000,
+                "signed up".into(),
+                props(&[("Plan", "gold"), ("n", "12"), ("f", "3.50"), ("ok", "true")]),
+            ))
         );
     }
 
     #[test]
     fn property_set_and_empty() {
         assert_eq!(
-            classify(r#"{"_p":"x","_t":5,"_q":"y"}"#),
-            Ok(Record::PropertySet {
-                identity: "x".into(),
-                t: 5,
-                props: props(&[("_q", "y")]),
-            })
+            parts(r#"{"_p":"x","_t":5,"_q":"y"}"#),
+            Ok((
+                Kind::PropertySet,
+                "x".into(),
+                5,
+                "".into(),
+                props(&[("_q", "y")])
+            ))
         );
         assert_eq!(classify(r#"{"_p":"x","_t":5}"#), Err(Reject::Empty));
         assert_eq!(
@@ -508,20 +934,19 @@ mod tests {
             classify(r#"{"_p":"","_t":"never"}"#),
             Err(Reject::NoIdentity)
         );
-        match classify(r#"{"_p":100004,"_t":5,"a":1}"#) {
-            Ok(Record::PropertySet { identity, .. }) => assert_eq!(identity, "100004"),
+        match parts(r#"{"_p":100004,"_t":5,"a":1}"#) {
+            Ok((Kind::PropertySet, identity, ..)) => assert_eq!(identity, "100004"),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn timestamps() {
-        let t = |s: &str| match classify(&format!(r#"{{"_p":"x","_t":{s},"a":1}}"#)) {
-            Ok(r) => match r {
-                Record::PropertySet { t, .. } => Ok(t),
-                _ => unreachable!(),
-            },
-            Err(e) => Err(e),
+        let t = |s: &str| {
+            classify(&format!(r#"{{"_p":"x","_t":{s},"a":1}}"#)).map(|r| {
+                assert_eq!(r.kind(), Kind::PropertySet);
+                r.t()
+            })
         };
         assert_eq!(t("1400000000"), Ok(1400000000));
         assert_eq!(t("1400000000.75"), Ok(1400000000));
@@ -551,14 +976,40 @@ mod tests {
     }
 
     #[test]
+    fn plain_seconds_agree_with_the_general_rule() {
+        for s in [
+            "0",
+            "1",
+            "9",
+            "10",
+            "1400000000",
+            "253402300799",
+            "253402300800",
+            "999999999999",
+            "1000000000000",
+            "00",
+            "01",
+            "-0",
+            "-1",
+            "",
+            "1a",
+            "12345678901234567890",
+        ] {
+            // `.0` takes the same value down the general path.
+            let general = if is_json_number(s) {
+                parse_seconds(&format!("{s}.0"))
+            } else {
+                None
+            };
+            assert_eq!(parse_seconds(s), general, "{s}");
+        }
+    }
+
+    #[test]
     fn aliases() {
         assert_eq!(
-            classify(r#"{"_p":"cookie","_p2":"a@b.c","_t":7}"#),
-            Ok(Record::Alias {
-                identity: "cookie".into(),
-                other: "a@b.c".into(),
-                t: 7
-            })
+            parts(r#"{"_p":"cookie","_p2":"a@b.c","_t":7}"#),
+            Ok((Kind::Alias, "cookie".into(), 7, "a@b.c".into(), Vec::new()))
         );
         assert_eq!(
             classify(r#"{"_p":"a","_p2":"a","_t":7}"#),
@@ -568,15 +1019,14 @@ mod tests {
             classify(r#"{"_p":"12","_p2":34,"_t":7}"#),
             Err(Reject::NumericAlias)
         );
-        assert!(matches!(
-            classify(r#"{"_p":"12","_p2":"34a","_t":7}"#),
-            Ok(Record::Alias { .. })
-        ));
-        // An alias wins over an event name.
-        assert!(matches!(
-            classify(r#"{"_p":"a","_p2":"b","_n":"e","_t":7}"#),
-            Ok(Record::Alias { .. })
-        ));
+        assert_eq!(
+            classify(r#"{"_p":"12","_p2":"34a","_t":7}"#).map(|r| r.kind()),
+            Ok(Kind::Alias)
+        );
+        // An alias wins over an event name, and has no properties.
+        let r = classify(r#"{"_p":"a","_p2":"b","_n":"e","_t":7,"x":1}"#).unwrap();
+        assert_eq!(r.kind(), Kind::Alias);
+        assert!(r.props().is_empty());
     }
 
     #[test]
@@ -590,10 +1040,16 @@ mod tests {
             "\"string\"",
             "{\"_p\":\"x\" \"_t\":1}",
             "{\"a\":[1,2,}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":tru}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":1,}",
         ] {
             assert_eq!(classify(bad), Err(Reject::Malformed), "{bad}");
         }
         assert_eq!(classify("  {} "), Err(Reject::NoIdentity));
+        assert_eq!(classify("{}"), Err(Reject::NoIdentity));
     }
 
     #[test]
@@ -601,9 +1057,7 @@ mod tests {
         let long = "é".repeat(300);
         let line =
             format!(r#"{{"_p":"x","_t":1,"arr":[1, "two" , {{"three": 3}}],"{long}":"{long}"}}"#);
-        let Ok(Record::PropertySet { props, .. }) = classify(&line) else {
-            panic!()
-        };
+        let props = prop_values(&line);
         assert_eq!(props[0].1, r#"[1,"two",{"three":3}]"#);
         assert_eq!(props[1].0.chars().count(), 255);
         assert_eq!(props[1].1.chars().count(), 255);
@@ -611,24 +1065,133 @@ mod tests {
 
     #[test]
     fn duplicate_keys_last_wins() {
-        let Ok(Record::PropertySet { props, .. }) =
-            classify(r#"{"_p":"x","_t":1,"a":"1","b":"2","a":"3"}"#)
-        else {
-            panic!()
-        };
-        assert_eq!(props, super::tests::props(&[("a", "3"), ("b", "2")]));
+        assert_eq!(
+            prop_values(r#"{"_p":"x","_t":1,"a":"1","b":"2","a":"3"}"#),
+            props(&[("a", "3"), ("b", "2")])
+        );
+        // A null drops the key, a later value brings it back in its place.
+        assert_eq!(
+            prop_values(r#"{"_p":"x","_t":1,"a":"1","b":"2","a":null,"c":3}"#),
+            props(&[("b", "2"), ("c", "3")])
+        );
+        assert_eq!(
+            prop_values(r#"{"_p":"x","_t":1,"a":"1","b":"2","a":null,"a":4}"#),
+            props(&[("a", "4"), ("b", "2")])
+        );
+        // Names that only differ past the cut are the same name.
+        let (k1, k2) = ("k".repeat(255) + "1", "k".repeat(255) + "2");
+        let line = format!(r#"{{"_p":"x","_t":1,"{k1}":1,"{k2}":2}}"#);
+        assert_eq!(prop_values(&line), props(&[(&"k".repeat(255), "2")]));
+    }
+
+    #[test]
+    fn many_duplicate_keys() {
+        let mut line = String::from(r#"{"_p":"x","_t":1"#);
+        for i in 0..40 {
+            line += &format!(r#","k{i}":{i}"#);
+        }
+        line += r#","k3":"x","k30":null,"k3":null,"k3":"y","new":1}"#;
+        let props = prop_values(&line);
+        assert_eq!(props.len(), 40);
+        assert_eq!(props[3], ("k3".into(), "y".into()));
+        assert!(!props.iter().any(|(k, _)| k == "k30"));
+        assert_eq!(props[39], ("new".into(), "1".into()));
     }
 
     #[test]
     fn escapes_and_lone_surrogates() {
-        let Ok(Record::PropertySet { props, .. }) =
-            classify(r#"{"_p":"x","_t":1,"a":"t\tn\n\\N\u0000","b":"\ud800z","c":"\ud83d\ude00"}"#)
-        else {
-            panic!()
+        let values = prop_values(
+            r#"{"_p":"x","_t":1,"a":"t\tn\n\\N\u0000","b":"\ud800z","c":"\ud83d\ude00","d":"\/\"\u00e9\b\f\r"}"#,
+        );
+        assert_eq!(values[0].1, "t\tn\n\\N\0");
+        assert_eq!(values[1].1, "\u{FFFD}z");
+        assert_eq!(values[2].1, "😀");
+        assert_eq!(values[3].1, "/\"é\u{8}\u{c}\r");
+        // Escapes in names too, reserved ones included.
+        let r = parts(r#"{"\u005fp":"x","_t":1,"\u00e9":"\u00e9"}"#);
+        assert_eq!(
+            r,
+            Ok((
+                Kind::PropertySet,
+                "x".into(),
+                1,
+                "".into(),
+                props(&[("é", "é")])
+            ))
+        );
+    }
+
+    #[test]
+    fn flat_and_full_readers_agree() {
+        for line in [
+            r#"{"_n":"e","_p":"u","_t":1,"a":"b","n":-1.5e3,"t":true,"f":false,"z":null}"#,
+            r#"{"_n":"e","_p":"u","_t":"1","a":"b\"c\\d\u00e9"}"#,
+            r#"{"_p":"u","_t":1.5,"":"","a":"1","a":"2"}"#,
+            r#"{"_p":7,"_p2":"x","_t":0}"#,
+            r#"{}"#,
+        ] {
+            let mut flat = Fields::new(line.len());
+            assert!(flat_object(line, &mut flat).is_some(), "{line}");
+            let mut full = Fields::new(line.len());
+            assert!(full_object(line, &mut full).is_some(), "{line}");
+            assert_eq!(
+                format!("{:?}", flat.into_record()),
+                format!("{:?}", full.into_record()),
+                "{line}"
+            );
+        }
+        // Left to sonic-rs.
+        for line in [
+            r#"{ "_p":"u"}"#,
+            r#"{"_p":"u","a":[1]}"#,
+            r#"{"_p":"u","a":{}}"#,
+            "{\"_p\":\"u\t\"}",
+            r#"{"_p":"\ud800"}"#,
+            r#"{"_p":"u"} "#,
+            r#"{"_p":"u",}"#,
+            r#"{"_p":01}"#,
+        ] {
+            let mut flat = Fields::new(line.len());
+            assert!(flat_object(line, &mut flat).is_none(), "{line}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_malformed() {
+        let deep = |n: usize| {
+            format!(
+                r#"{{"_p":"x","_t":1,"a":{}1{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
         };
-        assert_eq!(props[0].1, "t\tn\n\\N\0");
-        assert_eq!(props[1].1, "\u{FFFD}z");
-        assert_eq!(props[2].1, "😀");
+        assert!(classify(&deep(127)).is_ok());
+        assert_eq!(classify(&deep(128)), Err(Reject::Malformed));
+        // Many brackets, but shallow, or inside strings.
+        let wide = format!(r#"{{"_p":"x","_t":1,"a":[{}1]}}"#, "[],".repeat(300));
+        assert!(classify(&wide).is_ok());
+        let quoted = format!(r#"{{"_p":"x","_t":1,"a":"{}"}}"#, "[".repeat(300));
+        assert!(classify(&quoted).is_ok());
+    }
+
+    #[test]
+    fn special_bytes_are_found_first() {
+        let mut line = vec![b'a'; 40];
+        assert_eq!(find_special(&line), None);
+        for at in 0..line.len() {
+            for byte in [b'"', b'\\', 0, 0x1f] {
+                line[at] = byte;
+                // Bytes just above and below the special ones do not count.
+                for after in at + 1..line.len() {
+                    line[after] = [b'!', b'#', b'[', b']', b' ', 0x7f, 0xff][after % 7];
+                }
+                assert_eq!(find_special(&line), Some(at), "{byte} at {at}");
+                assert_eq!(find_special(&line[..at]), None);
+                line[at + 1..].fill(b'"');
+                assert_eq!(find_special(&line), Some(at), "{byte} at {at}");
+            }
+            line.fill(b'a');
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use crate::db::schema::Filters;
 use crate::decode::{decode_line, Decoded};
 use crate::identity::{Ident, Identities};
-use crate::record::{classify, is_numeric, Record, Reject};
+use crate::record::{classify, is_numeric, Props, Record, Reject, View};
 use crate::report::{Accounting, RejectsFile};
 use crate::source::Chunk;
 use crate::state::Snapshot;
@@ -58,11 +58,14 @@ pub fn chunk_aliases(chunk: Chunk) -> (u64, Vec<AliasLink>) {
         if finder.find(raw).is_none() && memchr::memchr(b'\\', raw).is_none() {
             continue;
         }
-        if let Outcome::Record(Record::Alias {
-            identity, other, ..
-        }) = parse_line(raw)
-        {
-            out.push((chunk.first_line + i as u64, identity, other));
+        if let Outcome::Record(record) = parse_line(raw) {
+            if let View::Alias {
+                identity, other, ..
+            } = record.view()
+            {
+                let line = chunk.first_line + i as u64;
+                out.push((line, identity.to_owned(), other.to_owned()));
+            }
         }
     }
     (chunk.revision, out)
@@ -154,7 +157,7 @@ impl<'a> Resolver<'a> {
                     None
                 }
                 Outcome::Rejected(reason) => Some(reason),
-                Outcome::Record(record) => self.record(line, record, &mut files)?,
+                Outcome::Record(record) => self.record(line, &record, &mut files)?,
             };
             if let Some(reason) = reject {
                 self.total.rejected[reason.index()] += 1;
@@ -168,7 +171,7 @@ impl<'a> Resolver<'a> {
     fn record(
         &mut self,
         line: u64,
-        record: Record,
+        record: &Record,
         files: &mut Vec<TsvFile>,
     ) -> Result<Option<Reject>> {
         let rev = self.revision;
@@ -176,11 +179,11 @@ impl<'a> Resolver<'a> {
         // so that they do not move when filters change.
         let first_prop = self.prop_seq;
         self.prop_seq += record.props().len() as u64;
-        match record {
-            Record::Alias { identity, other, t } => {
+        match record.view() {
+            View::Alias { identity, other, t } => {
                 let (Some(a), Some(b)) = (
-                    self.snap.identities.get(&identity),
-                    self.snap.identities.get(&other),
+                    self.snap.identities.get(identity),
+                    self.snap.identities.get(other),
                 ) else {
                     bail!("internal error: alias at revision {rev} line {line} was missed by the first pass");
                 };
@@ -189,39 +192,39 @@ impl<'a> Resolver<'a> {
                 }
                 self.mark_stored(a);
                 self.mark_stored(b);
-                let (n1, n2) = alias_names(&identity, &other);
+                let (n1, n2) = alias_names(identity, other);
                 let applied = !self.unapplied.contains(&(rev, line));
                 files.extend(self.writer.alias(row_id(rev, line), t, n1, n2, applied)?);
                 self.total.aliases += 1;
             }
-            Record::Event {
+            View::Event {
                 identity,
                 t,
                 name,
                 props,
             } => {
-                let u = self.intern(&identity);
+                let u = self.intern(identity);
                 if self.is_ignored(u) {
                     return Ok(Some(Reject::IgnoredUser));
                 }
                 let wl = &self.filters.whitelisted_events;
-                if !wl.is_empty() && !wl.contains(&name) {
+                if !wl.is_empty() && !wl.contains(name) {
                     return Ok(Some(Reject::NotWhitelisted));
                 }
                 let user = self.user_id(u);
                 let event_id = row_id(rev, line);
-                let n = self.snap.keys.id(&name);
+                let n = self.snap.keys.id(name);
                 files.extend(self.writer.event(event_id, t, n, user)?);
-                self.properties(first_prop, t, user, Some(event_id), &props, files)?;
+                self.properties(first_prop, t, user, Some(event_id), props, files)?;
                 self.total.events += 1;
             }
-            Record::PropertySet { identity, t, props } => {
-                let u = self.intern(&identity);
+            View::PropertySet { identity, t, props } => {
+                let u = self.intern(identity);
                 if self.is_ignored(u) {
                     return Ok(Some(Reject::IgnoredUser));
                 }
                 let user = self.user_id(u);
-                self.properties(first_prop, t, user, None, &props, files)?;
+                self.properties(first_prop, t, user, None, props, files)?;
                 self.total.property_sets += 1;
             }
         }
@@ -234,7 +237,7 @@ impl<'a> Resolver<'a> {
         t: i64,
         user: u64,
         event: Option<u64>,
-        props: &[(String, String)],
+        props: Props<'_>,
         files: &mut Vec<TsvFile>,
     ) -> Result<()> {
         for (i, (key, value)) in props.iter().enumerate() {

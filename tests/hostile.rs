@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use kmdb::decode::{cp1252, decode_line, Decoded};
-use kmdb::record::{Record, Reject, MAX_CHARS, MAX_UNIX_SECONDS};
+use kmdb::record::{Props, Record, Reject, View, MAX_CHARS, MAX_UNIX_SECONDS};
 use kmdb::resolve::{parse_line, row_id, Outcome};
 use mysql::prelude::Queryable;
 use proptest::prelude::*;
@@ -673,9 +673,11 @@ fn outcome_name(o: &Outcome) -> String {
     match o {
         Outcome::Blank => "blank".into(),
         Outcome::Rejected(r) => r.as_str().into(),
-        Outcome::Record(Record::Event { .. }) => "event".into(),
-        Outcome::Record(Record::PropertySet { .. }) => "property_set".into(),
-        Outcome::Record(Record::Alias { .. }) => "alias".into(),
+        Outcome::Record(r) => match r.view() {
+            View::Event { .. } => "event".into(),
+            View::PropertySet { .. } => "property_set".into(),
+            View::Alias { .. } => "alias".into(),
+        },
     }
 }
 
@@ -691,10 +693,9 @@ fn parse_on_worker_stack(line: Vec<u8>) -> Outcome {
 }
 
 fn event_value(o: &Outcome, key: &str) -> Option<String> {
-    match o {
-        Outcome::Record(Record::Event { props, .. }) => {
-            props.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-        }
+    let Outcome::Record(r) = o else { return None };
+    match r.view() {
+        View::Event { props, .. } => props.iter().find(|(k, _)| *k == key).map(|(_, v)| v.into()),
         _ => None,
     }
 }
@@ -1421,31 +1422,27 @@ fn model_decode(raw: &[u8]) -> Option<(String, bool)> {
 /// What every stored record must satisfy.
 fn check_record(r: &Record) -> Result<(), String> {
     let chars = |s: &str| s.chars().count();
-    let (identity, t) = match r {
-        Record::Event { identity, t, .. }
-        | Record::PropertySet { identity, t, .. }
-        | Record::Alias { identity, t, .. } => (identity, *t),
-    };
+    let (identity, t) = (r.identity(), r.t());
     if identity.is_empty() || chars(identity) > MAX_CHARS {
         return Err(format!("bad identity {identity:?}"));
     }
     if !(0..=MAX_UNIX_SECONDS).contains(&t) {
         return Err(format!("t {t} out of range"));
     }
-    match r {
-        Record::Event { name, props, .. } => {
+    match r.view() {
+        View::Event { name, props, .. } => {
             if name.is_empty() || chars(name) > MAX_CHARS {
                 return Err(format!("bad event name {name:?}"));
             }
             check_props(props)?;
         }
-        Record::PropertySet { props, .. } => {
+        View::PropertySet { props, .. } => {
             if props.is_empty() {
                 return Err("property set without properties".into());
             }
             check_props(props)?;
         }
-        Record::Alias {
+        View::Alias {
             identity, other, ..
         } => {
             if other.is_empty() || chars(other) > MAX_CHARS || other == identity {
@@ -1460,15 +1457,16 @@ fn check_record(r: &Record) -> Result<(), String> {
     Ok(())
 }
 
-fn check_props(props: &[(String, String)]) -> Result<(), String> {
-    for (i, (k, v)) in props.iter().enumerate() {
+fn check_props(props: Props<'_>) -> Result<(), String> {
+    let props: Vec<(&str, &str)> = props.iter().collect();
+    for (i, &(k, v)) in props.iter().enumerate() {
         if k.chars().count() > MAX_CHARS || v.chars().count() > MAX_CHARS {
             return Err(format!("property over {MAX_CHARS} characters: {k:?}"));
         }
-        if matches!(k.as_str(), "_p" | "_p2" | "_n" | "_t") {
+        if matches!(k, "_p" | "_p2" | "_n" | "_t") {
             return Err(format!("reserved key {k:?} stored as a property"));
         }
-        if props[..i].iter().any(|(k2, _)| k2 == k) {
+        if props[..i].iter().any(|&(k2, _)| k2 == k) {
             return Err(format!("key {k:?} twice"));
         }
     }
@@ -1623,7 +1621,7 @@ fn timestamps_with_long_fractions_are_truncated_not_rounded() {
     let t_of = |t: &str| match parse_line(
         format!("{{\"_n\":\"e\",\"_p\":\"u\",\"_t\":{t}}}").as_bytes(),
     ) {
-        Outcome::Record(Record::Event { t, .. }) => Ok(t),
+        Outcome::Record(r) if matches!(r.view(), View::Event { .. }) => Ok(r.t()),
         other => Err(outcome_name(&other)),
     };
     assert_eq!(t_of("1400000000.5"), Ok(1_400_000_000));
