@@ -1,0 +1,184 @@
+//! The fast reader of [`super::classify`]: compact, flat objects in one
+//! pass, borrowing strings without escapes. Anything else is left to
+//! [`super::full`].
+
+use std::borrow::Cow;
+
+use super::{is_json_number, Fields, Value};
+
+/// Reads a compact, flat object (`{"k":v,...}`: no whitespace, no arrays or
+/// objects as values) into `fields`. `None` for anything else, valid or not,
+/// which [`full_object`] then reads from the start: this never decides that
+/// a line is malformed, and what it accepts sonic-rs reads the same way.
+pub(super) fn flat_object<'a>(text: &'a str, fields: &mut Fields<'a>) -> Option<()> {
+    let mut cur = Cursor { text, at: 0 };
+    cur.eat(b'{')?;
+    if cur.eat(b'}').is_some() {
+        return cur.at_end();
+    }
+    loop {
+        let key = cur.string()?;
+        cur.eat(b':')?;
+        let value = cur.value()?;
+        fields.member(key, value);
+        match cur.next()? {
+            b',' => {}
+            b'}' => return cur.at_end(),
+            _ => return None,
+        }
+    }
+}
+
+/// A position in a line, for [`flat_object`]. Every method returns `None`
+/// when the text there is not what it reads.
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn next(&mut self) -> Option<u8> {
+        let byte = *self.text.as_bytes().get(self.at)?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.text.as_bytes().get(self.at) == Some(&byte)).then(|| self.at += 1)
+    }
+
+    fn at_end(&self) -> Option<()> {
+        (self.at == self.text.len()).then_some(())
+    }
+
+    /// A string, a number, `true`, `false` or `null`.
+    fn value(&mut self) -> Option<Value<'a>> {
+        match *self.text.as_bytes().get(self.at)? {
+            b'"' => self.string().map(Value::Str),
+            b'-' | b'0'..=b'9' => self.number().map(Value::Number),
+            b't' => self.literal("true").map(Value::Other),
+            b'f' => self.literal("false").map(Value::Other),
+            b'n' => self.literal("null").map(|_| Value::Null),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &'static str) -> Option<Cow<'a, str>> {
+        let rest = &self.text.as_bytes()[self.at..];
+        rest.starts_with(word.as_bytes()).then(|| {
+            self.at += word.len();
+            Cow::Borrowed(word)
+        })
+    }
+
+    /// A number's text, if it follows the JSON grammar.
+    fn number(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.at;
+        let len = self.text.as_bytes()[start..]
+            .iter()
+            .take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+            .count();
+        let number = &self.text[start..start + len];
+        is_json_number(number).then(|| {
+            self.at += len;
+            Cow::Borrowed(number)
+        })
+    }
+
+    /// A string's content, borrowed unless it has escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let (text, start) = (self.text, self.at);
+        let end = start + find_special(&text.as_bytes()[start..])?;
+        match text.as_bytes()[end] {
+            b'"' => {
+                self.at = end + 1;
+                Some(Cow::Borrowed(&text[start..end]))
+            }
+            b'\\' => self.escaped(start, end).map(Cow::Owned),
+            _ => None,
+        }
+    }
+
+    /// The content of a string starting at `start` whose first backslash is
+    /// at `at`.
+    fn escaped(&mut self, start: usize, mut at: usize) -> Option<String> {
+        let (text, bytes) = (self.text, self.text.as_bytes());
+        let mut out = String::with_capacity(at - start + 16);
+        let mut plain = start;
+        loop {
+            match *bytes.get(at)? {
+                b'"' => {
+                    out.push_str(&text[plain..at]);
+                    self.at = at + 1;
+                    return Some(out);
+                }
+                b'\\' => {
+                    out.push_str(&text[plain..at]);
+                    let (c, len) = escape(&bytes[at + 1..])?;
+                    out.push(c);
+                    at += 1 + len;
+                    plain = at;
+                }
+                0..=0x1f => return None,
+                _ => at += 1,
+            }
+        }
+    }
+}
+
+/// Bytes that end the plain part of a JSON string.
+fn special(byte: u8) -> bool {
+    byte == b'"' || byte == b'\\' || byte < 0x20
+}
+
+/// Position of the first [`special`] byte, eight bytes at a time.
+///
+/// In each word, a byte is flagged when it is below 0x20 or, after an XOR,
+/// zero (`"` or `\`). Borrows can flag bytes above a real hit, never below,
+/// so the lowest flag is the first special byte.
+pub(super) fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES * 0x80;
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let hits = (below(quote, 1) | below(backslash, 1) | below(x, 0x20)) & HIGH;
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let rest = words.remainder().iter().position(|&b| special(b));
+    rest.map(|i| at + i)
+}
+
+/// The character of the JSON escape after a backslash, and its length.
+/// `None` for invalid escapes and for surrogates (`\ud83d`), which are left
+/// to sonic-rs and [`unescape_lossy`].
+fn escape(bytes: &[u8]) -> Option<(char, usize)> {
+    let c = match *bytes.first()? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let hex = bytes.get(1..5)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let code = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            return char::from_u32(code).map(|c| (c, 5));
+        }
+        _ => return None,
+    };
+    Some((c, 1))
+}
