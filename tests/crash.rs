@@ -1128,3 +1128,42 @@ fn staged_loads_equal_straight_loads() {
     };
     assert_eq!(left, 0, "staging tables left behind");
 }
+
+/// A database user allowed to write rows but not to create tables imports
+/// the same rows: the staging tables it cannot create are skipped and every
+/// file loads straight into its partition.
+#[test]
+fn a_user_who_cannot_create_tables_loads_straight() {
+    use mysql::prelude::Queryable;
+    let s = Scratch::new();
+    let export = Export::generate(&s, "export", 20_000, 23, "1MB");
+    let (reference, _) = clean_run(
+        prepared_db(&unique("crash_grants_ref"), &s),
+        &s,
+        &export,
+        "ref",
+    );
+
+    let db = prepared_db(&unique("crash_grants"), &s);
+    let user = unique("kmdb_rows_only");
+    let mut admin = db.conn();
+    admin
+        .query_drop(format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY 'rows-only-pw'; \
+             GRANT SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES \
+             ON `{}`.* TO '{user}'@'%'",
+            db.name
+        ))
+        .unwrap();
+    let (_, server) = db.url.rsplit_once('@').unwrap();
+    let url = format!("mysql://{user}:rows-only-pw@{server}");
+    let args = import_args(&export, &s.join("st.sqlite"), &s.join("w"), None);
+    let out = Kmdb::new(Some(&db), s.path())
+        .env("DATABASE_URL", &url)
+        .args(["import", "-q"])
+        .args(&args)
+        .output();
+    admin.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(digest(&db), reference);
+}

@@ -196,11 +196,13 @@ impl<'a> Loader<'a> {
                 "SELECT 1 FROM `{table}` PARTITION (`{}`) LIMIT 1",
                 file.partition
             ))
-            .with_context(|| format!("looking into partition {} of {table}", file.partition))?;
+            .map_err(|e| failed(e, &file.path))?;
         if occupied.is_some() {
             return load(&mut self.conn, file);
         }
-        let stage = self.stage(file.table)?;
+        let Some(stage) = self.stage(file.table) else {
+            return load(&mut self.conn, file);
+        };
         let sql = load_sql(&file.path, &stage, "", file.table.columns(), "");
         let rows = run_load(&mut self.conn, &sql, &file.path)?;
         self.conn
@@ -208,23 +210,28 @@ impl<'a> Loader<'a> {
                 "ALTER TABLE `{table}` EXCHANGE PARTITION `{}` WITH TABLE `{stage}`",
                 file.partition
             ))
-            .with_context(|| format!("moving the rows of {} into place", file.path.display()))?;
+            .map_err(|e| failed(e, &file.path))?;
         Ok(rows)
     }
 
-    /// The session's staging table for `table`, created on first use.
-    fn stage(&mut self, table: Table) -> Result<String> {
+    /// The session's staging table for `table`, created on first use; `None`
+    /// when the server refuses to create it (a user without the CREATE,
+    /// DROP or ALTER privilege): the session then loads everything straight.
+    fn stage(&mut self, table: Table) -> Option<String> {
         let stage = format!("{STAGE_PREFIX}{}_{}", table.name(), self.session);
         if self.stages.insert(table) {
-            self.conn
-                .query_drop(format!(
-                    "DROP TABLE IF EXISTS `{stage}`; CREATE TABLE `{stage}` LIKE `{0}`; \
-                     ALTER TABLE `{stage}` REMOVE PARTITIONING",
-                    table.name()
-                ))
-                .with_context(|| format!("creating staging table {stage}"))?;
+            let created = self.conn.query_drop(format!(
+                "DROP TABLE IF EXISTS `{stage}`; CREATE TABLE `{stage}` LIKE `{0}`; \
+                 ALTER TABLE `{stage}` REMOVE PARTITIONING",
+                table.name()
+            ));
+            if created.is_err() {
+                self.stages.remove(&table);
+                self.staging = false;
+                return None;
+            }
         }
-        Ok(stage)
+        Some(stage)
     }
 
     /// Drops the staging tables (they are empty).
@@ -232,7 +239,8 @@ impl<'a> Loader<'a> {
         for table in std::mem::take(&mut self.stages) {
             let stage = format!("{STAGE_PREFIX}{}_{}", table.name(), self.session);
             self.conn
-                .query_drop(format!("DROP TABLE IF EXISTS `{stage}`"))?;
+                .query_drop(format!("DROP TABLE IF EXISTS `{stage}`"))
+                .map_err(|e| failed_while(e, &format!("dropping staging table {stage}")))?;
         }
         Ok(())
     }
@@ -252,19 +260,29 @@ pub fn drop_stages(conn: &mut Conn) -> Result<()> {
     Ok(())
 }
 
+/// The error of a statement about the file `path`: a lost connection says
+/// so, and that a re-run resumes.
+fn failed(e: mysql::Error, path: &Path) -> anyhow::Error {
+    failed_while(e, &format!("loading {}", path.display()))
+}
+
+/// The error of a statement doing `what`, as [`failed`] words it.
+fn failed_while(e: mysql::Error, what: &str) -> anyhow::Error {
+    match e {
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
+            anyhow::anyhow!(
+                "lost the connection to the MySQL server while {what} ({e}); when the server \
+                 is back, run the same `kmdb import` again: it resumes"
+            )
+        }
+        e => anyhow::Error::new(e).context(what.to_owned()),
+    }
+}
+
 /// Runs a `LOAD DATA` and fails on any warning but a duplicate key, so that
 /// a truncated or mangled value never passes silently.
 pub fn run_load(conn: &mut Conn, sql: &str, path: &Path) -> Result<u64> {
-    conn.query_drop(sql).map_err(|e| match e {
-        mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
-            anyhow::anyhow!(
-                "lost the connection to the MySQL server while loading {} ({e}); when the server \
-                 is back, run the same `kmdb import` again: it resumes",
-                path.display()
-            )
-        }
-        e => anyhow::Error::new(e).context(format!("loading {}", path.display())),
-    })?;
+    conn.query_drop(sql).map_err(|e| failed(e, path))?;
     let inserted = conn.affected_rows();
     if conn.warnings() > 0 {
         let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS LIMIT 10")?;
