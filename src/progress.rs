@@ -112,10 +112,6 @@ impl Bar {
         self.maybe_log();
     }
 
-    pub fn inc_length(&self, n: u64) {
-        self.bar.inc_length(n);
-    }
-
     pub fn set_length(&self, n: u64) {
         self.bar.set_length(n);
     }

@@ -248,6 +248,11 @@ fn clean_run(
     (digest(&db), took)
 }
 
+/// The digest of a clean run of `export` into a fresh database `name`.
+fn reference_of(s: &Scratch, export: &Export, name: &str) -> BTreeMap<String, String> {
+    clean_run(prepared_db(&unique(name), s), s, export, "ref").0
+}
+
 /// `kmdb flush --yes` of `db` and the state store `state`.
 fn flush(db: &TestDb, cwd: &Path, state: &Path) {
     Kmdb::new(Some(db), cwd)
@@ -1012,12 +1017,7 @@ fn a_full_work_directory_is_named_and_a_rerun_elsewhere_equals_clean() {
     // Fill it so that even small files cannot be written.
     let _ = std::fs::write(small.join("filler"), vec![0u8; 1 << 20]);
 
-    let (reference, _) = clean_run(
-        prepared_db(&unique("crash_fullwork_ref"), &s),
-        &s,
-        &export,
-        "ref",
-    );
+    let reference = reference_of(&s, &export, "crash_fullwork_ref");
 
     let db = prepared_db(&unique("crash_fullwork"), &s);
     let state = s.join("st.sqlite");
@@ -1041,12 +1041,7 @@ fn a_full_work_directory_is_named_and_a_rerun_elsewhere_equals_clean() {
 fn a_symlinked_revision_file_is_imported() {
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 12_000, 6, "300KB");
-    let (reference, _) = clean_run(
-        prepared_db(&unique("crash_symlink_ref"), &s),
-        &s,
-        &export,
-        "ref",
-    );
+    let reference = reference_of(&s, &export, "crash_symlink_ref");
 
     // Same export, revision 2 a symlink into a directory elsewhere.
     let linked = Export {
@@ -1137,12 +1132,7 @@ fn a_user_who_cannot_create_tables_loads_straight() {
     use mysql::prelude::Queryable;
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 20_000, 23, "1MB");
-    let (reference, _) = clean_run(
-        prepared_db(&unique("crash_grants_ref"), &s),
-        &s,
-        &export,
-        "ref",
-    );
+    let reference = reference_of(&s, &export, "crash_grants_ref");
 
     let db = prepared_db(&unique("crash_grants"), &s);
     let user = unique("kmdb_rows_only");

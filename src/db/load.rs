@@ -214,15 +214,15 @@ impl<'a> Loader<'a> {
         Ok(rows)
     }
 
-    /// The session's staging table for `table`, created on first use; `None`
+    /// The session's staging table for `table`, created on first use (the
+    /// import dropped any left behind, see [`drop_stages`]); `None`
     /// when the server refuses to create it (a user without the CREATE,
     /// DROP or ALTER privilege): the session then loads everything straight.
     fn stage(&mut self, table: Table) -> Option<String> {
         let stage = format!("{STAGE_PREFIX}{}_{}", table.name(), self.session);
         if self.stages.insert(table) {
             let created = self.conn.query_drop(format!(
-                "DROP TABLE IF EXISTS `{stage}`; CREATE TABLE `{stage}` LIKE `{0}`; \
-                 ALTER TABLE `{stage}` REMOVE PARTITIONING",
+                "CREATE TABLE `{stage}` LIKE `{0}`; ALTER TABLE `{stage}` REMOVE PARTITIONING",
                 table.name()
             ));
             if created.is_err() {
