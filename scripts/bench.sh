@@ -321,13 +321,13 @@ load_one() { # MODE FILE
         users/* | keys/*) sql+=" $(stmt "\`$table\`" REPLACE);" ;;
         */straight) sql+=" $(stmt "\`$table\` PARTITION (\`$part\`)" IGNORE);" ;;
         */exchange)
-            local s="\`s_${table}_$part\`"
             # As kmdb fills an empty partition (src/db/load.rs): bulk load
-            # (no IGNORE, unique and foreign key checks off) into an empty
-            # unpartitioned copy, then exchange.
-            sql+=" SET unique_checks = 0, foreign_key_checks = 0; CREATE TABLE $s LIKE \`$table\`;
-                  ALTER TABLE $s REMOVE PARTITIONING; $(stmt "$s" "");
-                  ALTER TABLE \`$table\` EXCHANGE PARTITION \`$part\` WITH TABLE $s; DROP TABLE $s;" ;;
+            # (no IGNORE, unique and foreign key checks off) into the
+            # session's empty unpartitioned copy, then exchange (which
+            # leaves the copy empty again for the session's next file).
+            local s="\`s_${table}_$SLOT\`"
+            sql+=" SET unique_checks = 0, foreign_key_checks = 0; $(stmt "$s" "");
+                  ALTER TABLE \`$table\` EXCHANGE PARTITION \`$part\` WITH TABLE $s;" ;;
     esac
     # -vvv: each statement with its duration, summed per kind afterwards;
     # a log per file, as concurrent sessions would interleave their output.
@@ -375,7 +375,22 @@ floor_run() {
     t0=$(now)
     local ok=1
     # shellcheck disable=SC2011 # our own file names: no blanks or newlines
-    ls -S "$FLOOR"/*.tsv | xargs -d '\n' -n 1 -P "$n" bash -c 'load_one "$@"' _ "$mode" || ok=0
+    # Staging tables: one per (session slot, table), made once, as kmdb's
+    # sessions do; timed like the loads.
+    local stages=() slot table
+    if [ "$mode" = exchange ]; then
+        for ((slot = 0; slot < n; slot++)); do
+            for table in events properties aliases; do
+                stages+=("s_${table}_$slot")
+                sql "$FLOOR_DB" -e "CREATE TABLE \`s_${table}_$slot\` LIKE \`$table\`;
+                                    ALTER TABLE \`s_${table}_$slot\` REMOVE PARTITIONING" || ok=0
+            done
+        done
+    fi
+    ls -S "$FLOOR"/*.tsv | xargs -d '\n' -n 1 -P "$n" --process-slot-var=SLOT bash -c 'load_one "$@"' _ "$mode" || ok=0
+    for table in "${stages[@]}"; do
+        sql "$FLOOR_DB" -e "DROP TABLE \`$table\`" || ok=0
+    done
     t1=$(now)
     cat "$FLOOR_LOGS"/*.log >"$log"
     rm -rf "$FLOOR_LOGS"
@@ -526,9 +541,10 @@ SECTION="$RUN/section.md"
     echo "ls -S FLOOR/*.tsv | xargs -P N -n 1 (mariadb --local-infile=1 $FLOOR_DB -e \"SET time_zone = '+00:00'; SET NAMES utf8mb4; ...\")"
     echo "#   straight: LOAD DATA LOCAL INFILE 'f' IGNORE INTO TABLE t PARTITION (p) CHARACTER SET utf8mb4"
     echo "#             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (cols)"
-    echo "#   exchange: SET unique_checks = 0, foreign_key_checks = 0; CREATE TABLE s LIKE t;"
-    echo "#             ALTER TABLE s REMOVE PARTITIONING; LOAD DATA ... INTO TABLE s ... (no IGNORE: a bulk load);"
-    echo "#             ALTER TABLE t EXCHANGE PARTITION p WITH TABLE s; DROP TABLE s"
+    echo "#   exchange: once per session and table: CREATE TABLE s LIKE t; ALTER TABLE s REMOVE PARTITIONING;"
+    echo "#             per file: SET unique_checks = 0, foreign_key_checks = 0;"
+    echo "#             LOAD DATA ... INTO TABLE s ... (no IGNORE: a bulk load); ALTER TABLE t EXCHANGE PARTITION p WITH TABLE s"
+    echo "#             (s is empty again after the exchange); at the end DROP TABLE s"
     echo "#   users, keys: LOAD DATA ... REPLACE INTO TABLE users|keys ... (as kmdb)"
     [ "$CRITERION" = 1 ] && echo "cargo bench --bench parse --bench tsv -- --noplot"
     echo '```'

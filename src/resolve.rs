@@ -139,12 +139,15 @@ impl<'a> Resolver<'a> {
     /// Resolves one chunk; returns the TSV files that filled up meanwhile.
     pub fn consume(&mut self, parsed: ParsedChunk) -> Result<Vec<TsvFile>> {
         let chunk = &parsed.chunk;
+        let mut files = Vec::new();
         if chunk.revision != self.revision {
+            if self.revision != u64::MAX {
+                files.extend(self.writer.end_revision()?);
+            }
             self.revision = chunk.revision;
             self.prop_seq = 0;
             self.revisions.push((chunk.revision, 0));
         }
-        let mut files = Vec::new();
         for ((i, raw), outcome) in chunk.lines().enumerate().zip(parsed.outcomes) {
             let line = chunk.first_line + i as u64;
             self.total.lines += 1;

@@ -133,11 +133,20 @@ pub struct TsvWriter {
     total_limit: usize,
     seq: u64,
     line: Vec<u8>,
-    /// Per slot: written batches are held on disk until [`Self::finish`].
+    /// Per slot: written batches are held on disk until the partition is
+    /// released ([`Self::end_revision`]) or [`Self::finish`].
     hold: Vec<bool>,
     held: Vec<Vec<TsvFile>>,
+    /// Per slot: rows of the current revision (see [`Self::end_revision`]).
+    revision_rows: Vec<u64>,
     rows_written: u64,
 }
+
+/// A held partition is released once this share or less of a revision's
+/// rows (of its table) falls at or before it: the revisions have moved past.
+const PASSED_SHARE: f64 = 0.01;
+/// Revisions with fewer rows of a table say nothing about where its time is.
+const PASSED_MIN_ROWS: u64 = 10_000;
 
 impl TsvWriter {
     /// `batch_limit`: bytes at which one batch is written; `total_limit`:
@@ -162,6 +171,7 @@ impl TsvWriter {
             line: Vec::with_capacity(1024),
             hold: vec![false; n],
             held: (0..n).map(|_| Vec::new()).collect(),
+            revision_rows: vec![0; n],
             rows_written: 0,
         })
     }
@@ -181,9 +191,55 @@ impl TsvWriter {
         self.rows_written
     }
 
+    fn offset(&self, table: Table) -> usize {
+        self.maps[..table as usize].iter().map(|m| m.len()).sum()
+    }
+
     fn slot(&self, table: Table, t: &[u8; 19]) -> usize {
-        let offset: usize = self.maps[..table as usize].iter().map(|m| m.len()).sum();
-        offset + self.maps[table as usize].locate(t)
+        self.offset(table) + self.maps[table as usize].locate(t)
+    }
+
+    /// Ends a revision: held partitions that the revision has moved past
+    /// (at most [`PASSED_SHARE`] of its rows fall in or before them) are
+    /// released as one merged file each, so that their bulk load overlaps the
+    /// rest of the import. Their later rows (stragglers) load straight into
+    /// the now filled partition. KM revisions follow receive time, so a
+    /// partition is rarely visited again once passed; a partition that holds
+    /// nothing yet stays held.
+    pub fn end_revision(&mut self) -> Result<Vec<TsvFile>> {
+        let mut files = Vec::new();
+        for table in Table::ALL {
+            let range = self.offset(table)..self.offset(table) + self.maps[table as usize].len();
+            let counts = &self.revision_rows[range.clone()];
+            let total: u64 = counts.iter().sum();
+            if total < PASSED_MIN_ROWS {
+                continue;
+            }
+            // The first partition past the revision's lowest PASSED_SHARE.
+            let mut below = 0;
+            let mut first = counts.len();
+            for (i, &n) in counts.iter().enumerate() {
+                below += n;
+                if below as f64 > total as f64 * PASSED_SHARE {
+                    first = i;
+                    break;
+                }
+            }
+            for slot in range.start..range.start + first {
+                let holds_rows = !self.held[slot].is_empty() || !self.batches[slot].rows.is_empty();
+                if self.hold[slot] && holds_rows {
+                    if !self.batches[slot].rows.is_empty() {
+                        let run = self.write(slot)?;
+                        self.held[slot].push(run);
+                    }
+                    self.hold[slot] = false;
+                    let runs = std::mem::take(&mut self.held[slot]);
+                    files.extend(self.merged(runs));
+                }
+            }
+        }
+        self.revision_rows.iter_mut().for_each(|n| *n = 0);
+        Ok(files)
     }
 
     fn slot_name(&self, slot: usize) -> (Table, &str) {
@@ -267,6 +323,7 @@ impl TsvWriter {
 
     fn push(&mut self, table: Table, t: i64, id: u64, ts: &[u8; 19]) -> Result<Option<TsvFile>> {
         let slot = self.slot(table, ts);
+        self.revision_rows[slot] += 1;
         let batch = &mut self.batches[slot];
         let start = batch.data.len();
         batch.data.extend_from_slice(&self.line);
@@ -303,28 +360,33 @@ impl TsvWriter {
                 files.extend(self.write_out(slot)?);
             }
         }
-        let mut held: Vec<TsvFile> = Vec::new();
-        for mut runs in std::mem::take(&mut self.held) {
-            if runs.len() == 1 {
-                held.extend(runs.pop());
-            } else if let Some(first) = runs.first() {
-                let path = self.dir.join(format!(
-                    "{}.{}.all.tsv",
-                    first.table.name(),
-                    first.partition
-                ));
-                held.push(TsvFile {
-                    table: first.table,
-                    partition: first.partition.clone(),
-                    path,
-                    parts: runs.iter().flat_map(|r| r.parts.iter().cloned()).collect(),
-                    rows: runs.iter().map(|r| r.rows).sum(),
-                });
-            }
-        }
+        let mut held: Vec<TsvFile> = std::mem::take(&mut self.held)
+            .into_iter()
+            .filter_map(|runs| self.merged(runs))
+            .collect();
         held.sort_by_key(|f| std::cmp::Reverse(f.rows));
         files.extend(held);
         Ok(files)
+    }
+
+    /// One file for a held partition's runs, served as their merge.
+    fn merged(&self, mut runs: Vec<TsvFile>) -> Option<TsvFile> {
+        if runs.len() <= 1 {
+            return runs.pop();
+        }
+        let first = &runs[0];
+        let path = self.dir.join(format!(
+            "{}.{}.all.tsv",
+            first.table.name(),
+            first.partition
+        ));
+        Some(TsvFile {
+            table: first.table,
+            partition: first.partition.clone(),
+            path,
+            parts: runs.iter().flat_map(|r| r.parts.iter().cloned()).collect(),
+            rows: runs.iter().map(|r| r.rows).sum(),
+        })
     }
 
     fn write(&mut self, slot: usize) -> Result<TsvFile> {
@@ -459,5 +521,75 @@ mod merge_tests {
             .map(|l| l.split('\t').next().unwrap())
             .collect();
         assert_eq!(ids, ["5", "2", "4", "3", "1"], "sorted by (t, id)");
+    }
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+    /// 2014-01-01 00:00:00 UTC.
+    const JAN: i64 = 1_388_534_400;
+
+    fn maps() -> [PartitionMap; 3] {
+        let map = || {
+            PartitionMap::from_descriptions(&[
+                ("p0".into(), "'2014-01-01 00:00:00'".into()),
+                ("p1".into(), "'2014-02-01 00:00:00'".into()),
+                ("p2".into(), "'2014-03-01 00:00:00'".into()),
+                ("pLast".into(), "MAXVALUE".into()),
+            ])
+            .unwrap()
+        };
+        [map(), map(), map()]
+    }
+
+    /// `n` events from id `first` on, at `t`; returns the files sent.
+    fn events(w: &mut TsvWriter, first: u64, n: u64, t: i64) -> Vec<TsvFile> {
+        (first..first + n)
+            .flat_map(|id| w.event(id, t, 1, 1).unwrap())
+            .collect()
+    }
+
+    fn names(files: &[TsvFile]) -> Vec<(&str, u64)> {
+        files
+            .iter()
+            .map(|f| (f.partition.as_str(), f.rows))
+            .collect()
+    }
+
+    #[test]
+    fn a_held_partition_is_released_once_the_revisions_have_moved_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = TsvWriter::new(dir.path(), maps(), 256 << 10, 1 << 30).unwrap();
+        for p in ["p0", "p1", "p2", "pLast"] {
+            w.hold(Table::Events, p);
+        }
+        // Revision 1: January.
+        assert!(events(&mut w, 1, 20_000, JAN + DAY).is_empty());
+        assert!(
+            w.end_revision().unwrap().is_empty(),
+            "January is still current"
+        );
+        // Revision 2: February, and 0.5 % stragglers from January.
+        assert!(events(&mut w, 100_000, 100, JAN + 2 * DAY).is_empty());
+        assert!(events(&mut w, 200_000, 20_000, JAN + 40 * DAY).is_empty());
+        let released = w.end_revision().unwrap();
+        // p0 held no rows: it stays held.
+        assert_eq!(names(&released), [("p1", 20_100)]);
+        let mut out = Vec::new();
+        merge_runs(&released[0].parts, &mut out).unwrap();
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 20_100);
+        // Revision 3: a January straggler now goes straight; December is held.
+        assert!(events(&mut w, 300_000, 1, JAN + 3 * DAY).is_empty());
+        assert!(events(&mut w, 300_001, 1, JAN - DAY).is_empty());
+        assert!(
+            w.end_revision().unwrap().is_empty(),
+            "too few rows to judge"
+        );
+        let rest = w.finish().unwrap();
+        assert_eq!(names(&rest), [("p1", 1), ("p2", 20_000), ("p0", 1)]);
+        assert_eq!(w.rows_written(), 40_102);
     }
 }
