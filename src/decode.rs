@@ -31,7 +31,8 @@ pub fn decode_line(raw: &[u8]) -> Decoded<'_> {
         return Decoded::Blank;
     }
     let text = match next_escape(line, 0) {
-        None => match std::str::from_utf8(line) {
+        // simdutf8: std's check took a twentieth of the parse time.
+        None => match simdutf8::basic::from_utf8(line) {
             Ok(text) => Cow::Borrowed(text),
             Err(_) => String::from_utf8_lossy(line),
         },
