@@ -383,7 +383,8 @@ floor_run() {
             for table in events properties aliases; do
                 stages+=("s_${table}_$slot")
                 sql "$FLOOR_DB" -e "CREATE TABLE \`s_${table}_$slot\` LIKE \`$table\`;
-                                    ALTER TABLE \`s_${table}_$slot\` REMOVE PARTITIONING" || ok=0
+                                    ALTER TABLE \`s_${table}_$slot\` REMOVE PARTITIONING;
+                                    ALTER TABLE \`s_${table}_$slot\` STATS_AUTO_RECALC = 0" || ok=0
             done
         done
     fi
@@ -542,6 +543,7 @@ SECTION="$RUN/section.md"
     echo "#   straight: LOAD DATA LOCAL INFILE 'f' IGNORE INTO TABLE t PARTITION (p) CHARACTER SET utf8mb4"
     echo "#             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (cols)"
     echo "#   exchange: once per session and table: CREATE TABLE s LIKE t; ALTER TABLE s REMOVE PARTITIONING;"
+    echo "#             ALTER TABLE s STATS_AUTO_RECALC = 0;"
     echo "#             per file: SET unique_checks = 0, foreign_key_checks = 0;"
     echo "#             LOAD DATA ... INTO TABLE s ... (no IGNORE: a bulk load); ALTER TABLE t EXCHANGE PARTITION p WITH TABLE s"
     echo "#             (s is empty again after the exchange); at the end DROP TABLE s"
