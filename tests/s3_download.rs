@@ -430,8 +430,10 @@ fn fake_s3_error(status: &str, code: &str) -> (String, Arc<AtomicUsize>) {
                     Ok(n) => req.extend_from_slice(&buf[..n]),
                 }
             }
-            conn.write_all(response.as_bytes()).ok();
+            // Counted before answering: the client may give up (and the
+            // test read the count) as soon as the last answer arrives.
             counter.fetch_add(1, Ordering::SeqCst);
+            conn.write_all(response.as_bytes()).ok();
         }
     });
     (format!("http://{addr}"), hits)
