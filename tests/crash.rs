@@ -1139,7 +1139,9 @@ fn staged_loads_equal_straight_loads() {
         };
         for (partition, estimate) in rows {
             let count: u64 = staged
-                .query_string(&format!("SELECT COUNT(*) FROM {table} PARTITION ({partition})"))
+                .query_string(&format!(
+                    "SELECT COUNT(*) FROM {table} PARTITION ({partition})"
+                ))
                 .parse()
                 .unwrap();
             if count >= 1000 {
