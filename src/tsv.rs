@@ -179,7 +179,7 @@ impl TsvWriter {
     /// Holds the rows of `partition` until the end, to load them as one file
     /// (for partitions empty at the start, which then fill in one bulk load).
     pub fn hold(&mut self, table: Table, partition: &str) {
-        let offset: usize = self.maps[..table as usize].iter().map(|m| m.len()).sum();
+        let offset = self.offset(table);
         let map = &self.maps[table as usize];
         if let Some(i) = (0..map.len()).find(|&i| map.name(i) == partition) {
             self.hold[offset + i] = true;
@@ -217,20 +217,18 @@ impl TsvWriter {
             }
             // The first partition past the revision's lowest PASSED_SHARE.
             let mut below = 0;
-            let mut first = counts.len();
-            for (i, &n) in counts.iter().enumerate() {
-                below += n;
-                if below as f64 > total as f64 * PASSED_SHARE {
-                    first = i;
-                    break;
-                }
-            }
+            let first = counts
+                .iter()
+                .position(|&n| {
+                    below += n;
+                    below as f64 > total as f64 * PASSED_SHARE
+                })
+                .unwrap_or(counts.len());
             for slot in range.start..range.start + first {
-                let holds_rows = !self.held[slot].is_empty() || !self.batches[slot].rows.is_empty();
-                if self.hold[slot] && holds_rows {
-                    if !self.batches[slot].rows.is_empty() {
-                        let run = self.write(slot)?;
-                        self.held[slot].push(run);
+                let batched = !self.batches[slot].rows.is_empty();
+                if self.hold[slot] && (batched || !self.held[slot].is_empty()) {
+                    if batched {
+                        self.write_out(slot)?; // held: adds a run
                     }
                     self.hold[slot] = false;
                     let runs = std::mem::take(&mut self.held[slot]);
