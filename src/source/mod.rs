@@ -60,12 +60,28 @@ impl Chunk {
         }
     }
 
-    /// The chunk's lines, without their `\n`.
+    /// The chunk's lines, without their `\n`. memchr finds the ends: a
+    /// byte-by-byte split took a tenth of the parse time.
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
         let bytes = self.bytes();
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        let empty = bytes.is_empty();
-        body.split(|&b| b == b'\n').filter(move |_| !empty)
+        let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+        let mut start = 0;
+        ends.take_while(move |_| !bytes.is_empty()).map(move |end| {
+            let line = &body[start..end];
+            start = end + 1;
+            line
+        })
+    }
+
+    /// How many lines [`Chunk::lines`] gives.
+    pub fn line_count(&self) -> u64 {
+        let bytes = self.bytes();
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        if bytes.is_empty() {
+            return 0;
+        }
+        memchr::memchr_iter(b'\n', body).count() as u64 + 1
     }
 }
 
@@ -110,7 +126,7 @@ pub fn for_each_chunk(
                 first_line: line,
                 data: ChunkData::Mapped(map.clone(), start..end),
             };
-            line += chunk.lines().count() as u64;
+            line += chunk.line_count();
             read.fetch_add((end - start) as u64, Ordering::Relaxed);
             each(chunk)?;
             start = end;
@@ -154,7 +170,7 @@ pub fn for_each_chunk(
             first_line: line,
             data: ChunkData::Owned(buf),
         };
-        line += chunk.lines().count() as u64;
+        line += chunk.line_count();
         each(chunk)?;
     }
 }
@@ -261,6 +277,10 @@ mod tests {
         assert_eq!(c.lines().count(), 1);
         assert_eq!(chunk(b"").lines().count(), 0);
         assert_eq!(chunk(b"\n").lines().count(), 1);
+        for data in [&b"a\nb\n\nc"[..], b"a\n", b"", b"\n", b"\n\n", b"x"] {
+            let c = chunk(data);
+            assert_eq!(c.line_count(), c.lines().count() as u64);
+        }
     }
 }
 
