@@ -255,6 +255,20 @@ pub fn classify(text: &str) -> Result<Record, Reject> {
     fields.into_record()
 }
 
+/// Classifies a raw line that [`crate::decode::decode_line`] would hand
+/// back unchanged, if the flat reader can read it; `None` leaves the line to
+/// `decode_line` and [`classify`]. The flat reader fails on every octal
+/// escape (`\303` is not a JSON escape) and on blank lines, so a line it
+/// reads needs no decoding once it is valid UTF-8 without its `\r`: the
+/// common line skips the decoder's scan for escapes.
+pub fn classify_plain(raw: &[u8]) -> Option<Result<Record, Reject>> {
+    let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let text = simdutf8::basic::from_utf8(line).ok()?;
+    let mut fields = Fields::new(text.len());
+    flat_object(text, &mut fields)?;
+    Some(fields.into_record())
+}
+
 /// A member's value, as far as classification needs it.
 enum Value<'a> {
     Null,

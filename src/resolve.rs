@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use crate::db::schema::Filters;
 use crate::decode::{decode_line, Decoded};
 use crate::identity::{Ident, Identities};
-use crate::record::{classify, is_numeric, Props, Record, Reject, View};
+use crate::record::{classify, classify_plain, is_numeric, Props, Record, Reject, View};
 use crate::report::{Accounting, RejectsFile};
 use crate::source::Chunk;
 use crate::state::Snapshot;
@@ -25,12 +25,21 @@ pub enum Outcome {
 
 /// Decodes and classifies one raw line.
 pub fn parse_line(raw: &[u8]) -> Outcome {
+    if let Some(classified) = classify_plain(raw) {
+        return classified.into();
+    }
     match decode_line(raw) {
         Decoded::Blank => Outcome::Blank,
-        Decoded::Text(text) => match classify(&text) {
+        Decoded::Text(text) => classify(&text).into(),
+    }
+}
+
+impl From<Result<Record, Reject>> for Outcome {
+    fn from(classified: Result<Record, Reject>) -> Outcome {
+        match classified {
             Ok(record) => Outcome::Record(record),
             Err(reason) => Outcome::Rejected(reason),
-        },
+        }
     }
 }
 
@@ -354,6 +363,39 @@ pub fn catchup(snap: &mut Snapshot, before: &[Ident], filters: &Filters) -> Catc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shortcut of `parse_line` past the decoder gives what decoding
+    /// first gives.
+    #[test]
+    fn parse_line_equals_decode_then_classify() {
+        let lines: [&[u8]; 12] = [
+            br#"{"_p":"a","_n":"x","_t":1}"#,
+            b"{\"_p\":\"a\",\"_n\":\"x\",\"_t\":1}\r",
+            br#"{"_p":"caf\303\251","_n":"x","_t":1}"#,
+            br#"{"_p":"a\\303","_n":"x","_t":1}"#,
+            br#"{"_p":"a","_n":"\u00e9\"","_t":"2"}"#,
+            b"{\"_p\":\"caf\xe9\",\"_n\":\"x\",\"_t\":1}",
+            br#"{"_p":"a","k":\303,"_t":1}"#,
+            br#" {"_p":"a","_n":"x","_t":1}"#,
+            b"  \r",
+            b"",
+            br#"{"_p":"a","_p2":"b","_t":1}"#,
+            br#"{"_p":"a","_t":1"#,
+        ];
+        for raw in lines {
+            let slow = match decode_line(raw) {
+                Decoded::Blank => Outcome::Blank,
+                Decoded::Text(text) => classify(&text).into(),
+            };
+            assert_eq!(
+                format!("{:?}", parse_line(raw)),
+                format!("{slow:?}"),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        assert!(classify_plain(br#"{"_p":"caf\303\251","_n":"x","_t":1}"#).is_none());
+    }
 
     #[test]
     fn alias_name_order() {
