@@ -132,12 +132,43 @@ fn special(byte: u8) -> bool {
     byte == b'"' || byte == b'\\' || byte < 0x20
 }
 
-/// Position of the first [`special`] byte, eight bytes at a time.
+/// Position of the first [`special`] byte: sixteen bytes at a time with
+/// SSE2 on x86_64, then eight at a time.
+pub(super) fn find_special(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    #[cfg(target_arch = "x86_64")]
+    for block in bytes.chunks_exact(16) {
+        let mask = special_mask(block.try_into().unwrap_or(&[0; 16]));
+        if mask != 0 {
+            return Some(at + mask.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    find_special_swar(&bytes[at..]).map(|i| at + i)
+}
+
+/// One bit per [`special`] byte of `block`, the first byte lowest.
+#[cfg(target_arch = "x86_64")]
+fn special_mask(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of every x86_64 target; the unaligned load reads
+    // exactly the 16 bytes of `block`.
+    unsafe {
+        let x = _mm_loadu_si128(block.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+        // x <= 0x1f, unsigned: min(x, 0x1f) == x.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+    }
+}
+
+/// [`find_special`] eight bytes at a time, in plain Rust.
 ///
 /// In each word, a byte is flagged when it is below 0x20 or, after an XOR,
 /// zero (`"` or `\`). Borrows can flag bytes above a real hit, never below,
 /// so the lowest flag is the first special byte.
-pub(super) fn find_special(bytes: &[u8]) -> Option<usize> {
+fn find_special_swar(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::MAX / 255;
     const HIGH: u64 = ONES * 0x80;
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x;
