@@ -24,6 +24,11 @@ use kmdb::decode::{decode_line, Decoded};
 use kmdb::generate::{generate, Amount, GenerateOptions, DEFAULT_FILE_BYTES};
 use kmdb::resolve::{parse_line, Outcome};
 
+/// The allocator of the kmdb binary (`src/main.rs`), so that the figures
+/// are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Bytes of generated input.
 const INPUT_BYTES: u64 = 20_000_000;
 

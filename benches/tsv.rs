@@ -25,6 +25,11 @@ use kmdb::record::View;
 use kmdb::resolve::{alias_names, parse_line, row_id, Outcome};
 use kmdb::tsv::{datetime, escape_into, TsvWriter};
 
+/// The allocator of the kmdb binary (`src/main.rs`), so that the figures
+/// are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Bytes of generated input.
 const INPUT_BYTES: u64 = 20_000_000;
 /// `ImportPlan::batch_bytes` of `kmdb import`, and the writer's total limit.
