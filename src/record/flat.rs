@@ -85,17 +85,26 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// A string's content, borrowed unless it has escapes.
+    /// A string's content, borrowed unless it has escapes. Inlined: a line
+    /// is mostly short strings.
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let (text, start) = (self.text, self.at);
         let end = start + find_special(&text.as_bytes()[start..])?;
-        match text.as_bytes()[end] {
-            b'"' => {
-                self.at = end + 1;
-                Some(Cow::Borrowed(&text[start..end]))
-            }
-            b'\\' => self.escaped(start, end).map(Cow::Owned),
+        if text.as_bytes()[end] == b'"' {
+            self.at = end + 1;
+            return Some(Cow::Borrowed(&text[start..end]));
+        }
+        self.unplain(start, end)
+    }
+
+    /// The rest of [`Cursor::string`] when the first special byte, at `at`,
+    /// is not its closing quote.
+    #[cold]
+    fn unplain(&mut self, start: usize, at: usize) -> Option<Cow<'a, str>> {
+        match self.text.as_bytes()[at] {
+            b'\\' => self.escaped(start, at).map(Cow::Owned),
             _ => None,
         }
     }
