@@ -102,6 +102,16 @@ pub struct PartitionMap {
     names: Vec<String>,
     /// Upper bound of each partition; `None` for MAXVALUE.
     bounds: Vec<Option<[u8; 19]>>,
+    /// The bounds as [`order_key`]s, for [`PartitionMap::locate`].
+    keys: Vec<Option<(u128, u32)>>,
+}
+
+/// A `YYYY-MM-DD HH:MM:SS` text as a pair of numbers that order like the
+/// text: two integer comparisons instead of a `memcmp` call.
+fn order_key(t: &[u8; 19]) -> (u128, u32) {
+    let (head, tail) = t.split_at(16);
+    let head = u128::from_be_bytes(head.try_into().unwrap_or_default());
+    (head, u32::from_be_bytes([0, tail[0], tail[1], tail[2]]))
 }
 
 impl PartitionMap {
@@ -110,6 +120,7 @@ impl PartitionMap {
         PartitionMap {
             names: vec![String::new()],
             bounds: vec![None],
+            keys: vec![None],
         }
     }
 
@@ -122,6 +133,7 @@ impl PartitionMap {
         let mut map = PartitionMap {
             names: Vec::new(),
             bounds: Vec::new(),
+            keys: Vec::new(),
         };
         for (name, desc) in rows {
             let desc = desc.trim().trim_matches('\'');
@@ -138,6 +150,7 @@ impl PartitionMap {
             };
             map.names.push(name.clone());
             map.bounds.push(bound);
+            map.keys.push(bound.as_ref().map(order_key));
         }
         Ok(map)
     }
@@ -168,9 +181,10 @@ impl PartitionMap {
     /// Index of the partition a row with time `t` belongs to; rows past the
     /// last bound go to the last partition.
     pub fn locate(&self, t: &[u8; 19]) -> usize {
+        let t = order_key(t);
         let i = self
-            .bounds
-            .partition_point(|b| matches!(b, Some(b) if b <= t));
+            .keys
+            .partition_point(|b| matches!(b, Some(b) if *b <= t));
         i.min(self.names.len() - 1)
     }
 }
@@ -233,5 +247,12 @@ mod tests {
         assert_eq!(m.locate(b"2014-01-15 00:00:00"), 2);
         assert_eq!(m.locate(b"9999-12-31 23:59:59"), 2);
         assert_eq!(m.last_bound(), Some(Day::parse("2014-01-15").unwrap()));
+        let m = PartitionMap::from_descriptions(&[
+            ("p0".into(), "'2014-01-08 10:20:30'".into()),
+            ("pLast".into(), "MAXVALUE".into()),
+        ])
+        .unwrap();
+        assert_eq!(m.locate(b"2014-01-08 10:20:29"), 0);
+        assert_eq!(m.locate(b"2014-01-08 10:20:30"), 1);
     }
 }
