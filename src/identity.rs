@@ -2,8 +2,7 @@
 //! numeric-conflict rule and the canonical choice. Pure and in memory; the
 //! state store loads and saves it.
 
-use std::collections::HashMap;
-
+use crate::intern::Interner;
 use crate::record::is_numeric;
 
 /// Index of an identity; its `users.id` is `index + 1`.
@@ -12,8 +11,7 @@ pub type Ident = u32;
 /// All identities and the groups their aliases form.
 #[derive(Default)]
 pub struct Identities {
-    names: Vec<Box<str>>,
-    index: HashMap<Box<str>, Ident>,
+    names: Interner,
     parent: Vec<Ident>,
     /// Canonical member of each group, valid on roots.
     canon: Vec<Ident>,
@@ -29,16 +27,16 @@ impl Identities {
     }
 
     pub fn name(&self, id: Ident) -> &str {
-        &self.names[id as usize]
+        self.names.name(id)
     }
 
     pub fn get(&self, name: &str) -> Option<Ident> {
-        self.index.get(name).copied()
+        self.names.get(name)
     }
 
     /// The identity's index, adding it as a group of its own when new.
     pub fn intern(&mut self, name: &str) -> Ident {
-        if let Some(&id) = self.index.get(name) {
+        if let Some(id) = self.names.get(name) {
             return id;
         }
         let id = Ident::try_from(self.names.len()).expect("more than 4 billion identities");
@@ -61,9 +59,7 @@ impl Identities {
     }
 
     fn push(&mut self, name: Box<str>, parent: Ident) {
-        let id = self.names.len() as Ident;
-        self.index.insert(name.clone(), id);
-        self.names.push(name);
+        let id = self.names.push(name);
         self.parent.push(parent);
         self.canon.push(id);
     }

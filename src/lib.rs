@@ -10,6 +10,7 @@ pub mod db;
 pub mod decode;
 pub mod generate;
 pub mod identity;
+pub mod intern;
 pub mod partition;
 pub mod pipeline;
 pub mod progress;

@@ -3,21 +3,20 @@
 //! moves forward in one transaction per import, committed only after MySQL
 //! holds that import's rows.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::identity::{Ident, Identities};
+use crate::intern::Interner;
 
 const STATE_VERSION: &str = "1";
 
 /// Interned strings (event and property names) with dense ids from 1.
 #[derive(Default)]
 pub struct KeyTable {
-    strings: Vec<Box<str>>,
-    index: HashMap<Box<str>, u32>,
+    strings: Interner,
     /// Per key: used since loaded (so its `keys` row is written).
     touched: Vec<bool>,
 }
@@ -25,20 +24,18 @@ pub struct KeyTable {
 impl KeyTable {
     /// The `keys.id` of `s`, assigning the next one when new.
     pub fn id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.index.get(s) {
-            self.touched[id as usize - 1] = true;
-            return id;
+        if let Some(i) = self.strings.get(s) {
+            self.touched[i as usize] = true;
+            return i + 1;
         }
-        self.strings.push(s.into());
         self.touched.push(true);
-        let id = self.strings.len() as u32;
-        self.index.insert(s.into(), id);
-        id
+        self.strings.push(s.into()) + 1
     }
 
     /// `(id, string)` of every key used since loaded.
     pub fn touched(&self) -> impl Iterator<Item = (u32, &str)> {
         self.strings
+            .since(0)
             .iter()
             .zip(&self.touched)
             .enumerate()
@@ -60,7 +57,8 @@ impl KeyTable {
 
     /// `(id, string)` of every key from index `from` (0-based) on.
     pub fn since(&self, from: usize) -> impl Iterator<Item = (u32, &str)> {
-        self.strings[from..]
+        self.strings
+            .since(from)
             .iter()
             .enumerate()
             .map(move |(i, s)| ((from + i + 1) as u32, &**s))
