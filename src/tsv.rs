@@ -234,6 +234,7 @@ pub struct TsvWriter {
     total_limit: usize,
     seq: u64,
     line: Vec<u8>,
+    last_time: (i64, [u8; 19]),
     /// Per slot: written batches are held on disk until the partition is
     /// released ([`Self::end_revision`]) or [`Self::finish`].
     hold: Vec<bool>,
@@ -280,6 +281,7 @@ impl TsvWriter {
             total_limit,
             seq: 0,
             line: Vec::with_capacity(1024),
+            last_time: (0, datetime(0)),
             hold: vec![false; n],
             held: (0..n).map(|_| Vec::new()).collect(),
             revision_rows: vec![0; n],
@@ -364,7 +366,7 @@ impl TsvWriter {
     }
 
     pub fn event(&mut self, id: u64, t: i64, n: u32, user: u64) -> Result<Option<TsvFile>> {
-        let ts = datetime(t);
+        let ts = self.datetime(t);
         let line = &mut self.line;
         line.clear();
         int(line, id);
@@ -387,7 +389,7 @@ impl TsvWriter {
         user: u64,
         event: Option<u64>,
     ) -> Result<Option<TsvFile>> {
-        let ts = datetime(t);
+        let ts = self.datetime(t);
         let line = &mut self.line;
         line.clear();
         int(line, id);
@@ -416,7 +418,7 @@ impl TsvWriter {
         name2: &str,
         applied: bool,
     ) -> Result<Option<TsvFile>> {
-        let ts = datetime(t);
+        let ts = self.datetime(t);
         let line = &mut self.line;
         line.clear();
         int(line, id);
@@ -428,6 +430,15 @@ impl TsvWriter {
         escape_into(line, name2.as_bytes());
         line.extend_from_slice(if applied { b"\t1\n" } else { b"\t0\n" });
         self.push(Table::Aliases, t, id, &ts)
+    }
+
+    /// [`datetime`], remembered for the next row: an event's properties
+    /// share its time.
+    fn datetime(&mut self, t: i64) -> [u8; 19] {
+        if self.last_time.0 != t {
+            self.last_time = (t, datetime(t));
+        }
+        self.last_time.1
     }
 
     fn push(&mut self, table: Table, t: i64, id: u64, ts: &[u8; 19]) -> Result<Option<TsvFile>> {
