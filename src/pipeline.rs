@@ -421,7 +421,7 @@ fn load_files_of(
     let read = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
     let loaded = AtomicU64::new(0);
-    let (file_tx, file_rx) = bounded::<TsvFile>(plan.load_sessions * 4);
+    let (file_tx, file_rx) = bounded::<Job>(plan.load_sessions * 4);
     let locks = load::PartitionLocks::default();
     let pass2 = thread::scope(|s| {
         let loaders: Vec<_> = (0..plan.load_sessions)
@@ -439,9 +439,12 @@ fn load_files_of(
             })
             .collect();
         drop(file_rx);
-        let send = |files: Vec<TsvFile>, tx: &Sender<TsvFile>| -> Result<()> {
+        let send = |files: Vec<Job>, tx: &Sender<Job>| -> Result<()> {
             for f in files {
-                allow.allow_parts(&f.path, &f.parts);
+                match &f {
+                    Job::File(f) => allow.allow_parts(&f.path, &f.parts),
+                    Job::Users { path, .. } => allow.allow(path),
+                }
                 tx.send(f).map_err(|_| anyhow!(STOPPED))?;
             }
             Ok(())
@@ -463,13 +466,20 @@ fn load_files_of(
                 let lines = resolver.total.lines;
                 let secs = pass2_started.elapsed().as_secs_f64().max(1e-3);
                 bar.set_message(format!("{lines} lines ({:.0}/s)", lines as f64 / secs));
-                send(files, &file_tx)
+                send(files.into_iter().map(Job::File).collect(), &file_tx)
             },
         );
         let finished = parsed.and_then(|_| {
             let files = resolver.writer.finish()?;
             load_bar.set_length(resolver.writer.rows_written());
-            send(files, &file_tx)
+            // The users rows are final once every line is read: they load
+            // alongside the last partitions, in their place by size.
+            let mut jobs: Vec<Job> = files.into_iter().map(Job::File).collect();
+            if let Some(users) = write_users(plan, resolver.snap, &before)? {
+                let at = jobs.iter().position(|j| j.rows() < users.rows());
+                jobs.insert(at.unwrap_or(jobs.len()), users);
+            }
+            send(jobs, &file_tx)
         });
         finish_bar(&bar, &finished);
         drop(file_tx);
@@ -489,9 +499,8 @@ fn load_files_of(
     drop(resolver);
     debug_assert!(accounting.balances());
 
-    // Keys and users, then the bookkeeping.
+    // Keys (users are loaded), then the bookkeeping.
     load_keys(conn, &allow, plan, &snap)?;
-    load_users(conn, &allow, plan, &mut snap, &before)?;
     let import_id = record_import(
         conn,
         plan,
@@ -636,13 +645,22 @@ fn load_files(
     allow: &Arc<InfileAllowlist>,
     session: usize,
     locks: &load::PartitionLocks,
-    rx: Receiver<TsvFile>,
+    rx: Receiver<Job>,
     loaded: &AtomicU64,
     bar: &Bar,
 ) -> Result<()> {
     let conn = db::connect(&plan.database, Some(allow.clone()))?;
     let mut loader = load::Loader::new(conn, session, locks, plan.staging)?;
-    for file in rx {
+    for job in rx {
+        let file = match job {
+            Job::File(file) => file,
+            Job::Users { path, .. } => {
+                loader.replace("users", USERS_COLUMNS, &path)?;
+                allow.revoke(&path);
+                std::fs::remove_file(&path).ok();
+                continue;
+            }
+        };
         loader.load(&file)?;
         allow.revoke(&file.path);
         if !plan.keep_tsv {
@@ -875,15 +893,30 @@ fn load_keys(
     load_rows(conn, allow, plan, "keys", "id, string", &rows)
 }
 
-/// Writes the `users` rows that are new or whose canonical changed.
-fn load_users(
-    conn: &mut Conn,
-    allow: &InfileAllowlist,
-    plan: &ImportPlan,
-    snap: &mut Snapshot,
-    before: &[Ident],
-) -> Result<()> {
+/// What a load session loads.
+enum Job {
+    /// A TSV file of a partitioned table.
+    File(TsvFile),
+    /// The `users` rows of the import (see [`write_users`]).
+    Users { path: PathBuf, rows: u64 },
+}
+
+impl Job {
+    fn rows(&self) -> u64 {
+        match self {
+            Job::File(f) => f.rows,
+            Job::Users { rows, .. } => *rows,
+        }
+    }
+}
+
+const USERS_COLUMNS: &str = "id, name, alias_of";
+
+/// Writes the `users` rows that are new or whose canonical changed to a
+/// file for a load session; `None` when there are none.
+fn write_users(plan: &ImportPlan, snap: &mut Snapshot, before: &[Ident]) -> Result<Option<Job>> {
     let mut rows = Vec::new();
+    let mut count = 0;
     for i in 0..snap.stored.len() {
         if !snap.stored[i] {
             continue;
@@ -896,6 +929,7 @@ fn load_users(
         if !dirty {
             continue;
         }
+        count += 1;
         rows.extend_from_slice(format!("{}\t", i + 1).as_bytes());
         escape_into(&mut rows, snap.identities.name(id).as_bytes());
         if canon == id {
@@ -904,7 +938,12 @@ fn load_users(
             rows.extend_from_slice(format!("\t{}\n", canon as u64 + 1).as_bytes());
         }
     }
-    load_rows(conn, allow, plan, "users", "id, name, alias_of", &rows)
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let path = plan.work_dir.join("users.tsv");
+    std::fs::write(&path, rows).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(Job::Users { path, rows: count }))
 }
 
 fn record_import(

@@ -240,6 +240,20 @@ impl<'a> Loader<'a> {
         Some(stage)
     }
 
+    /// Loads `path` into `table`, which has no partitions, replacing rows
+    /// with the same key (the `users` rows, which may update earlier ones).
+    /// Unique checks are on for it: `REPLACE` finds its duplicates by them.
+    pub fn replace(&mut self, table: &str, columns: &str, path: &Path) -> Result<u64> {
+        let sql = load_sql(path, table, "", columns, "REPLACE");
+        if !self.staging {
+            return run_load(&mut self.conn, &sql, path);
+        }
+        self.conn.query_drop("SET unique_checks = 1")?;
+        let loaded = run_load(&mut self.conn, &sql, path)?;
+        self.conn.query_drop("SET unique_checks = 0")?;
+        Ok(loaded)
+    }
+
     /// Drops the staging tables (they are empty).
     pub fn finish(mut self) -> Result<()> {
         for table in std::mem::take(&mut self.stages) {
