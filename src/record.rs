@@ -248,10 +248,16 @@ pub fn is_numeric(identity: &[u8]) -> bool {
 /// Classifies one decoded line, checking the conditions of SPEC §3 in order.
 pub fn classify(text: &str) -> Result<Record, Reject> {
     let mut fields = Fields::new(text.len());
-    if flat_object(text, &mut fields).is_none() {
-        fields = Fields::new(text.len());
-        full_object(text, &mut fields).ok_or(Reject::Malformed)?;
+    match flat_object(text, &mut fields) {
+        Some(()) => fields.into_record(),
+        None => classify_full(text),
     }
+}
+
+/// [`classify`] with sonic-rs alone, for a text the flat reader failed on.
+pub fn classify_full(text: &str) -> Result<Record, Reject> {
+    let mut fields = Fields::new(text.len());
+    full_object(text, &mut fields).ok_or(Reject::Malformed)?;
     fields.into_record()
 }
 

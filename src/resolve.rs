@@ -2,6 +2,7 @@
 //! the stable ids of §7. Runs on one thread, in input order, so that ids of
 //! new identities and keys are the same on every run.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use anyhow::{bail, Result};
@@ -9,7 +10,9 @@ use anyhow::{bail, Result};
 use crate::db::schema::Filters;
 use crate::decode::{decode_line, Decoded};
 use crate::identity::{Ident, Identities};
-use crate::record::{classify, classify_plain, is_numeric, Props, Record, Reject, View};
+use crate::record::{
+    classify, classify_full, classify_plain, is_numeric, Props, Record, Reject, View,
+};
 use crate::report::{Accounting, RejectsFile};
 use crate::source::Chunk;
 use crate::state::Snapshot;
@@ -30,6 +33,9 @@ pub fn parse_line(raw: &[u8]) -> Outcome {
     }
     match decode_line(raw) {
         Decoded::Blank => Outcome::Blank,
+        // Borrowed: decoding changed nothing, so `classify_plain` already
+        // tried the flat reader on this very text.
+        Decoded::Text(Cow::Borrowed(text)) => classify_full(text).into(),
         Decoded::Text(text) => classify(&text).into(),
     }
 }
