@@ -60,15 +60,22 @@ impl Chunk {
         }
     }
 
+    /// The chunk's bytes without the last `\n`; `None` for an empty chunk,
+    /// which has no lines (a chunk of `\n` has one, empty).
+    fn body(&self) -> Option<&[u8]> {
+        let bytes = self.bytes();
+        (!bytes.is_empty()).then(|| bytes.strip_suffix(b"\n").unwrap_or(bytes))
+    }
+
     /// The chunk's lines, without their `\n`. memchr finds the ends: a
     /// byte-by-byte split took a tenth of the parse time.
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        let bytes = self.bytes();
-        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+        let body = self.body();
+        let text = body.unwrap_or_default();
+        let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
         let mut start = 0;
-        ends.take_while(move |_| !bytes.is_empty()).map(move |end| {
-            let line = &body[start..end];
+        ends.take_while(move |_| body.is_some()).map(move |end| {
+            let line = &text[start..end];
             start = end + 1;
             line
         })
@@ -76,12 +83,9 @@ impl Chunk {
 
     /// How many lines [`Chunk::lines`] gives.
     pub fn line_count(&self) -> u64 {
-        let bytes = self.bytes();
-        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        if bytes.is_empty() {
-            return 0;
-        }
-        memchr::memchr_iter(b'\n', body).count() as u64 + 1
+        self.body().map_or(0, |body| {
+            memchr::memchr_iter(b'\n', body).count() as u64 + 1
+        })
     }
 }
 
