@@ -611,6 +611,13 @@ mod tests {
     }
 }
 
+/// Maps of one partition, `pLast`, for each table.
+#[cfg(test)]
+fn one_partition_each() -> [PartitionMap; 3] {
+    let last = || PartitionMap::from_descriptions(&[("pLast".into(), "MAXVALUE".into())]);
+    [last().unwrap(), last().unwrap(), last().unwrap()]
+}
+
 #[cfg(test)]
 mod block_tests {
     use super::*;
@@ -620,8 +627,7 @@ mod block_tests {
     #[test]
     fn batches_spanning_blocks_come_out_whole_and_sorted() {
         let dir = tempfile::tempdir().unwrap();
-        let last = || PartitionMap::from_descriptions(&[("pLast".into(), "MAXVALUE".into())]);
-        let maps = [last().unwrap(), last().unwrap(), last().unwrap()];
+        let maps = one_partition_each();
         let mut w = TsvWriter::new(dir.path(), maps, 8 * BLOCK_BYTES, 1 << 30).unwrap();
         let mut files = Vec::new();
         let n = 3 * BLOCK_ROWS as u64;
@@ -659,8 +665,7 @@ mod merge_tests {
     #[test]
     fn held_partitions_come_last_as_one_merged_file() {
         let dir = tempfile::tempdir().unwrap();
-        let last = || PartitionMap::from_descriptions(&[("pLast".into(), "MAXVALUE".into())]);
-        let maps = [last().unwrap(), last().unwrap(), last().unwrap()];
+        let maps = one_partition_each();
         // 64-byte batches: every third row or so writes a run.
         let mut w = TsvWriter::new(dir.path(), maps, 64, 1 << 20).unwrap();
         w.hold(Table::Events, "pLast");
