@@ -261,15 +261,14 @@ pub fn classify_full(text: &str) -> Result<Record, Reject> {
     fields.into_record()
 }
 
-/// Classifies a raw line that [`crate::decode::decode_line`] would hand
+/// Classifies a UTF-8 line that [`crate::decode::decode_line`] would hand
 /// back unchanged, if the flat reader can read it; `None` leaves the line to
 /// `decode_line` and [`classify`]. The flat reader fails on every octal
 /// escape (`\303` is not a JSON escape) and on blank lines, so a line it
-/// reads needs no decoding once it is valid UTF-8 without its `\r`: the
-/// common line skips the decoder's scan for escapes.
-pub fn classify_plain(raw: &[u8]) -> Option<Result<Record, Reject>> {
-    let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-    let text = simdutf8::basic::from_utf8(line).ok()?;
+/// reads needs no decoding once its `\r` is dropped: the common line skips
+/// the decoder's scan for escapes.
+pub fn classify_plain(line: &str) -> Option<Result<Record, Reject>> {
+    let text = line.strip_suffix('\r').unwrap_or(line);
     let mut fields = Fields::new(text.len());
     flat_object(text, &mut fields)?;
     Some(fields.into_record())

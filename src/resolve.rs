@@ -28,9 +28,22 @@ pub enum Outcome {
 
 /// Decodes and classifies one raw line.
 pub fn parse_line(raw: &[u8]) -> Outcome {
-    if let Some(classified) = classify_plain(raw) {
-        return classified.into();
+    match simdutf8::basic::from_utf8(raw) {
+        Ok(text) => parse_text(text),
+        Err(_) => parse_decoded(raw),
     }
+}
+
+/// [`parse_line`] for a line already known to be UTF-8.
+fn parse_text(text: &str) -> Outcome {
+    match classify_plain(text) {
+        Some(classified) => classified.into(),
+        None => parse_decoded(text.as_bytes()),
+    }
+}
+
+/// The line through the decoder, then the classifier.
+fn parse_decoded(raw: &[u8]) -> Outcome {
     match decode_line(raw) {
         Decoded::Blank => Outcome::Blank,
         // Borrowed: decoding changed nothing, so `classify_plain` already
@@ -56,7 +69,10 @@ pub struct ParsedChunk {
 }
 
 pub fn parse_chunk(chunk: Chunk) -> ParsedChunk {
-    let outcomes = chunk.lines().map(parse_line).collect();
+    let outcomes = match chunk.text_lines() {
+        Some(lines) => lines.map(parse_text).collect(),
+        None => chunk.lines().map(parse_line).collect(),
+    };
     ParsedChunk { chunk, outcomes }
 }
 
@@ -400,7 +416,7 @@ mod tests {
                 String::from_utf8_lossy(raw)
             );
         }
-        assert!(classify_plain(br#"{"_p":"caf\303\251","_n":"x","_t":1}"#).is_none());
+        assert!(classify_plain(r#"{"_p":"caf\303\251","_n":"x","_t":1}"#).is_none());
     }
 
     #[test]

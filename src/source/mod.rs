@@ -70,15 +70,18 @@ impl Chunk {
     /// The chunk's lines, without their `\n`. memchr finds the ends: a
     /// byte-by-byte split took a tenth of the parse time.
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let text = self.body().unwrap_or_default();
+        line_ranges(text, self.body().is_some()).map(move |r| &text[r])
+    }
+
+    /// [`Chunk::lines`] as text, if the whole chunk is valid UTF-8 (the
+    /// common case): one check per chunk instead of one per line, which
+    /// took a twentieth of the parse time.
+    pub fn text_lines(&self) -> Option<impl Iterator<Item = &str>> {
         let body = self.body();
-        let text = body.unwrap_or_default();
-        let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
-        let mut start = 0;
-        ends.take_while(move |_| body.is_some()).map(move |end| {
-            let line = &text[start..end];
-            start = end + 1;
-            line
-        })
+        let text = simdutf8::basic::from_utf8(body.unwrap_or_default()).ok()?;
+        // Lines end at `\n`, an ASCII byte: every range is on a char boundary.
+        Some(line_ranges(text.as_bytes(), body.is_some()).map(move |r| &text[r]))
     }
 
     /// How many lines [`Chunk::lines`] gives.
@@ -87,6 +90,18 @@ impl Chunk {
             memchr::memchr_iter(b'\n', body).count() as u64 + 1
         })
     }
+}
+
+/// The ranges of the lines of `body` (a chunk without its last `\n`), none
+/// if `any` is false.
+fn line_ranges(body: &[u8], any: bool) -> impl Iterator<Item = Range<usize>> + '_ {
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    let mut start = 0;
+    ends.take_while(move |_| any).map(move |end| {
+        let line = start..end;
+        start = end + 1;
+        line
+    })
 }
 
 /// Cuts a revision file into chunks of about `chunk_size` bytes of whole
@@ -284,7 +299,10 @@ mod tests {
         for data in [&b"a\nb\n\nc"[..], b"a\n", b"", b"\n", b"\n\n", b"x"] {
             let c = chunk(data);
             assert_eq!(c.line_count(), c.lines().count() as u64);
+            let texts: Vec<&[u8]> = c.text_lines().unwrap().map(str::as_bytes).collect();
+            assert_eq!(texts, c.lines().collect::<Vec<_>>());
         }
+        assert!(chunk(b"a\n\xe9\nb").text_lines().is_none());
     }
 }
 
