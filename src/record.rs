@@ -95,28 +95,84 @@ impl Span {
     };
 }
 
-/// Appends `s` to `texts` and returns where it went.
-fn push(texts: &mut String, s: &str) -> Span {
-    let start = texts.len();
-    texts.push_str(s);
+/// Appends `s` to `text` and returns where it went.
+fn push(text: &mut String, s: &str) -> Span {
+    let start = text.len();
+    text.push_str(s);
     Span {
         start,
-        end: texts.len(),
+        end: text.len(),
     }
 }
 
-/// One classified line. Its texts, already cut to [`MAX_CHARS`], share one
-/// string, so a record costs two allocations however many properties it has;
-/// [`Record::view`] shows it as borrowed strings.
-#[derive(Clone)]
-pub struct Record {
+/// The texts of classified lines, already cut to [`MAX_CHARS`]: one string
+/// and one list of property spans that all the records of a chunk share, so
+/// that a record costs no allocation of its own (per-record allocations and
+/// frees took a tenth of the parse).
+#[derive(Clone, Default)]
+pub struct Texts {
+    text: String,
+    props: Vec<(Span, Span)>,
+}
+
+impl Texts {
+    /// Room for the records of `len` bytes of lines: decoded JSON is never
+    /// longer than its source.
+    pub fn with_capacity(len: usize) -> Texts {
+        Texts {
+            text: String::with_capacity(len),
+            props: Vec::new(),
+        }
+    }
+
+    fn text(&self, span: Span) -> &str {
+        &self.text[span.start..span.end]
+    }
+}
+
+/// One classified line: its kind, its time and where its texts are in the
+/// [`Texts`] it was classified into; [`Entry::view`] shows it as borrowed
+/// strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
     kind: Kind,
     t: i64,
-    texts: String,
     identity: Span,
     /// The event name or the alias's other identity; empty for property sets.
     second: Span,
-    props: Vec<(Span, Span)>,
+    /// A range of [`Texts`]'s property spans.
+    props: Span,
+}
+
+impl Entry {
+    pub fn view<'a>(&self, texts: &'a Texts) -> View<'a> {
+        let (identity, t) = (texts.text(self.identity), self.t);
+        let props = Props {
+            texts: &texts.text,
+            spans: &texts.props[self.props.start..self.props.end],
+        };
+        match self.kind {
+            Kind::Event => View::Event {
+                identity,
+                t,
+                name: texts.text(self.second),
+                props,
+            },
+            Kind::PropertySet => View::PropertySet { identity, t, props },
+            Kind::Alias => View::Alias {
+                identity,
+                other: texts.text(self.second),
+                t,
+            },
+        }
+    }
+}
+
+/// One classified line with texts of its own.
+#[derive(Clone)]
+pub struct Record {
+    entry: Entry,
+    texts: Texts,
 }
 
 /// A record seen as borrowed strings.
@@ -140,51 +196,44 @@ pub enum View<'a> {
     },
 }
 
-impl Record {
-    pub fn view(&self) -> View<'_> {
-        let (identity, t) = (self.identity(), self.t);
-        match self.kind {
-            Kind::Event => View::Event {
-                identity,
-                t,
-                name: self.text(self.second),
-                props: self.props(),
-            },
-            Kind::PropertySet => View::PropertySet {
-                identity,
-                t,
-                props: self.props(),
-            },
-            Kind::Alias => View::Alias {
-                identity,
-                other: self.text(self.second),
-                t,
+impl<'a> View<'a> {
+    /// The properties of an event or property set (none for an alias).
+    pub fn props(&self) -> Props<'a> {
+        match *self {
+            View::Event { props, .. } | View::PropertySet { props, .. } => props,
+            View::Alias { .. } => Props {
+                texts: "",
+                spans: &[],
             },
         }
     }
+}
+
+impl Record {
+    /// `entry` with `texts`, the texts it was classified into.
+    pub(crate) fn new(entry: Entry, texts: Texts) -> Record {
+        Record { entry, texts }
+    }
+
+    pub fn view(&self) -> View<'_> {
+        self.entry.view(&self.texts)
+    }
 
     pub fn kind(&self) -> Kind {
-        self.kind
+        self.entry.kind
     }
 
     pub fn identity(&self) -> &str {
-        self.text(self.identity)
+        self.texts.text(self.entry.identity)
     }
 
     pub fn t(&self) -> i64 {
-        self.t
+        self.entry.t
     }
 
     /// The properties of an event or property set (none for an alias).
     pub fn props(&self) -> Props<'_> {
-        Props {
-            texts: &self.texts,
-            spans: &self.props,
-        }
-    }
-
-    fn text(&self, span: Span) -> &str {
-        &self.texts[span.start..span.end]
+        self.view().props()
     }
 }
 
@@ -247,31 +296,49 @@ pub fn is_numeric(identity: &[u8]) -> bool {
 
 /// Classifies one decoded line, checking the conditions of SPEC §3 in order.
 pub fn classify(text: &str) -> Result<Record, Reject> {
-    let mut fields = Fields::new(text.len());
+    let mut texts = Texts::default();
+    let entry = classify_into(text, &mut texts)?;
+    Ok(Record::new(entry, texts))
+}
+
+/// [`classify`] into shared texts.
+pub fn classify_into(text: &str, texts: &mut Texts) -> Result<Entry, Reject> {
+    let mut fields = Fields::new(texts, text.len());
     match flat_object(text, &mut fields) {
-        Some(()) => fields.into_record(),
-        None => classify_full(text),
+        Some(()) => fields.into_entry(),
+        None => {
+            fields.abandon();
+            classify_full(text, texts)
+        }
     }
 }
 
-/// [`classify`] with sonic-rs alone, for a text the flat reader failed on.
-pub fn classify_full(text: &str) -> Result<Record, Reject> {
-    let mut fields = Fields::new(text.len());
-    full_object(text, &mut fields).ok_or(Reject::Malformed)?;
-    fields.into_record()
+/// [`classify_into`] with sonic-rs alone, for a text the flat reader failed on.
+pub fn classify_full(text: &str, texts: &mut Texts) -> Result<Entry, Reject> {
+    let mut fields = Fields::new(texts, text.len());
+    if full_object(text, &mut fields).is_none() {
+        fields.abandon();
+        return Err(Reject::Malformed);
+    }
+    fields.into_entry()
 }
 
 /// Classifies a UTF-8 line that [`crate::decode::decode_line`] would hand
 /// back unchanged, if the flat reader can read it; `None` leaves the line to
-/// `decode_line` and [`classify`]. The flat reader fails on every octal
+/// `decode_line` and [`classify_into`]. The flat reader fails on every octal
 /// escape (`\303` is not a JSON escape) and on blank lines, so a line it
 /// reads needs no decoding once its `\r` is dropped: the common line skips
 /// the decoder's scan for escapes.
-pub fn classify_plain(line: &str) -> Option<Result<Record, Reject>> {
+pub fn classify_plain(line: &str, texts: &mut Texts) -> Option<Result<Entry, Reject>> {
     let text = line.strip_suffix('\r').unwrap_or(line);
-    let mut fields = Fields::new(text.len());
-    flat_object(text, &mut fields)?;
-    Some(fields.into_record())
+    let mut fields = Fields::new(texts, text.len());
+    match flat_object(text, &mut fields) {
+        Some(()) => Some(fields.into_entry()),
+        None => {
+            fields.abandon();
+            None
+        }
+    }
 }
 
 /// A member's value, as far as classification needs it.
@@ -308,31 +375,36 @@ fn non_empty<'v>(value: Option<&'v Value<'_>>) -> Option<&'v str> {
     value.and_then(Value::text).filter(|s| !s.is_empty())
 }
 
-/// The members of one line, gathered as SPEC §3 needs them.
-struct Fields<'a> {
+/// The members of one line, gathered as SPEC §3 needs them. Property names
+/// and values go straight into the shared texts; what a line leaves there
+/// when it is not a record is taken out again.
+struct Fields<'a, 't> {
     identity: Option<Value<'a>>,
     other: Option<Value<'a>>,
     name: Option<Value<'a>>,
     t: Option<Value<'a>>,
-    /// Property names and values (the record's texts, in the end).
-    texts: String,
-    props: Vec<(Span, Span)>,
+    texts: &'t mut Texts,
+    /// Where this line's texts and property spans start in `texts`.
+    text_start: usize,
+    props_start: usize,
     /// Position of each property name once there are many (a linear scan
     /// would make a hostile line with many keys quadratic).
     positions: Option<HashMap<String, usize>>,
 }
 
-impl<'a> Fields<'a> {
+impl<'a, 't> Fields<'a, 't> {
     /// Room for the texts of a line of `len` bytes: decoded JSON is never
     /// longer than its source.
-    fn new(len: usize) -> Fields<'a> {
+    fn new(texts: &'t mut Texts, len: usize) -> Fields<'a, 't> {
+        texts.text.reserve(len);
         Fields {
             identity: None,
             other: None,
             name: None,
             t: None,
-            texts: String::with_capacity(len),
-            props: Vec::new(),
+            text_start: texts.text.len(),
+            props_start: texts.props.len(),
+            texts,
             positions: None,
         }
     }
@@ -351,76 +423,114 @@ impl<'a> Fields<'a> {
     /// null drops the key (until a later value sets it again).
     fn property(&mut self, key: &str, value: Option<&str>) {
         match (value, self.slot(key)) {
-            (Some(v), Some(i)) => self.props[i].1 = push(&mut self.texts, v),
+            (Some(v), Some(i)) => self.texts.props[i].1 = push(&mut self.texts.text, v),
             (Some(v), None) => {
                 if let Some(positions) = &mut self.positions {
-                    positions.insert(key.to_owned(), self.props.len());
+                    positions.insert(key.to_owned(), self.texts.props.len());
                 }
-                let k = push(&mut self.texts, key);
-                let v = push(&mut self.texts, v);
-                self.props.push((k, v));
+                let k = push(&mut self.texts.text, key);
+                let v = push(&mut self.texts.text, v);
+                self.texts.props.push((k, v));
             }
-            (None, Some(i)) => self.props[i].1 = Span::DROPPED,
+            (None, Some(i)) => self.texts.props[i].1 = Span::DROPPED,
             (None, None) => {}
         }
     }
 
-    /// Index of the property named `key`, if any.
+    /// Index in `texts.props` of this line's property named `key`, if any.
     fn slot(&mut self, key: &str) -> Option<usize> {
-        let texts = &self.texts;
-        let name = |k: &Span| &texts[k.start..k.end];
-        if self.props.len() < 16 {
-            return self.props.iter().position(|(k, _)| name(k) == key);
+        let Texts { text, props } = &*self.texts;
+        let name = |k: &Span| &text[k.start..k.end];
+        let start = self.props_start;
+        let mine = &props[start..];
+        if mine.len() < 16 {
+            return mine
+                .iter()
+                .position(|(k, _)| name(k) == key)
+                .map(|i| start + i);
         }
-        let names = self.props.iter().enumerate();
-        let positions = self
-            .positions
-            .get_or_insert_with(|| names.map(|(i, (k, _))| (name(k).to_owned(), i)).collect());
+        let names = mine.iter().enumerate();
+        let positions = self.positions.get_or_insert_with(|| {
+            names
+                .map(|(i, (k, _))| (name(k).to_owned(), start + i))
+                .collect()
+        });
         positions.get(key).copied()
     }
 
-    /// The record, or the first condition of SPEC §3 it fails.
-    fn into_record(self) -> Result<Record, Reject> {
-        let Fields {
-            identity,
-            other,
-            name,
-            t,
-            mut texts,
-            mut props,
-            ..
-        } = self;
-        props.retain(|&(_, v)| v != Span::DROPPED);
-        let identity = non_empty(identity.as_ref()).ok_or(Reject::NoIdentity)?;
-        let t = t
-            .as_ref()
-            .and_then(Value::timestamp)
-            .ok_or(Reject::BadTimestamp)?;
-        let (kind, second) = if let Some(other) = non_empty(other.as_ref()) {
-            if identity == other {
-                return Err(Reject::SelfAlias);
-            }
-            if is_numeric(identity.as_bytes()) && is_numeric(other.as_bytes()) {
-                return Err(Reject::NumericAlias);
-            }
-            props.clear();
-            (Kind::Alias, other)
-        } else if let Some(name) = non_empty(name.as_ref()) {
-            (Kind::Event, name)
-        } else if props.is_empty() {
-            return Err(Reject::Empty);
-        } else {
-            (Kind::PropertySet, "")
-        };
-        Ok(Record {
-            kind,
-            t,
-            identity: push(&mut texts, identity),
-            second: push(&mut texts, second),
-            texts,
-            props,
-        })
+    /// Takes this line's texts out again: the line was not a record.
+    fn abandon(self) {
+        self.texts.text.truncate(self.text_start);
+        self.texts.props.truncate(self.props_start);
     }
+
+    /// The record, or the first condition of SPEC §3 it fails.
+    fn into_entry(self) -> Result<Entry, Reject> {
+        let (text_start, props_start) = (self.text_start, self.props_start);
+        let texts = &mut *self.texts;
+        let entry = entry(
+            self.identity.as_ref(),
+            self.other.as_ref(),
+            self.name.as_ref(),
+            self.t.as_ref(),
+            props_start,
+            texts,
+        );
+        if entry.is_err() {
+            texts.text.truncate(text_start);
+            texts.props.truncate(props_start);
+        }
+        entry
+    }
+}
+
+/// The record of a line's members (its properties are `texts.props` from
+/// `props_start` on), or the first condition of SPEC §3 it fails.
+fn entry(
+    identity: Option<&Value<'_>>,
+    other: Option<&Value<'_>>,
+    name: Option<&Value<'_>>,
+    t: Option<&Value<'_>>,
+    props_start: usize,
+    texts: &mut Texts,
+) -> Result<Entry, Reject> {
+    let identity = non_empty(identity).ok_or(Reject::NoIdentity)?;
+    let t = t.and_then(Value::timestamp).ok_or(Reject::BadTimestamp)?;
+    // A dropped property (a later null) leaves no span.
+    let mut kept = props_start;
+    for i in props_start..texts.props.len() {
+        if texts.props[i].1 != Span::DROPPED {
+            texts.props[kept] = texts.props[i];
+            kept += 1;
+        }
+    }
+    texts.props.truncate(kept);
+    let (kind, second) = if let Some(other) = non_empty(other) {
+        if identity == other {
+            return Err(Reject::SelfAlias);
+        }
+        if is_numeric(identity.as_bytes()) && is_numeric(other.as_bytes()) {
+            return Err(Reject::NumericAlias);
+        }
+        texts.props.truncate(props_start);
+        (Kind::Alias, other)
+    } else if let Some(name) = non_empty(name) {
+        (Kind::Event, name)
+    } else if texts.props.len() == props_start {
+        return Err(Reject::Empty);
+    } else {
+        (Kind::PropertySet, "")
+    };
+    Ok(Entry {
+        kind,
+        t,
+        identity: push(&mut texts.text, identity),
+        second: push(&mut texts.text, second),
+        props: Span {
+            start: props_start,
+            end: texts.props.len(),
+        },
+    })
 }
 
 /// Parses a JSON-number-shaped text into seconds within the allowed range.
@@ -818,13 +928,16 @@ mod tests {
             r#"{"_p":7,"_p2":"x","_t":0}"#,
             r#"{}"#,
         ] {
-            let mut flat = Fields::new(line.len());
+            let (mut a, mut b) = (Texts::default(), Texts::default());
+            let mut flat = Fields::new(&mut a, line.len());
             assert!(flat_object(line, &mut flat).is_some(), "{line}");
-            let mut full = Fields::new(line.len());
+            let flat = flat.into_entry();
+            let mut full = Fields::new(&mut b, line.len());
             assert!(full_object(line, &mut full).is_some(), "{line}");
+            let full = full.into_entry();
             assert_eq!(
-                format!("{:?}", flat.into_record()),
-                format!("{:?}", full.into_record()),
+                format!("{:?}", flat.map(|e| e.view(&a))),
+                format!("{:?}", full.map(|e| e.view(&b))),
                 "{line}"
             );
         }
@@ -839,7 +952,8 @@ mod tests {
             r#"{"_p":"u",}"#,
             r#"{"_p":01}"#,
         ] {
-            let mut flat = Fields::new(line.len());
+            let mut texts = Texts::default();
+            let mut flat = Fields::new(&mut texts, line.len());
             assert!(flat_object(line, &mut flat).is_none(), "{line}");
         }
     }

@@ -11,50 +11,25 @@ use crate::db::schema::Filters;
 use crate::decode::{decode_line, Decoded};
 use crate::identity::{Ident, Identities};
 use crate::record::{
-    classify, classify_full, classify_plain, is_numeric, Props, Record, Reject, View,
+    classify_full, classify_into, classify_plain, is_numeric, Entry, Props, Record, Reject, Texts,
+    View,
 };
 use crate::report::{Accounting, RejectsFile};
 use crate::source::Chunk;
 use crate::state::Snapshot;
 use crate::tsv::{TsvFile, TsvWriter};
 
-/// What one line turned out to be, before filters.
+/// What one line turned out to be, before filters: a [`Record`] with texts
+/// of its own, or an [`Entry`] of a chunk's shared [`Texts`].
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Outcome<R = Record> {
     Blank,
     Rejected(Reject),
-    Record(Record),
+    Record(R),
 }
 
-/// Decodes and classifies one raw line.
-pub fn parse_line(raw: &[u8]) -> Outcome {
-    match simdutf8::basic::from_utf8(raw) {
-        Ok(text) => parse_text(text),
-        Err(_) => parse_decoded(raw),
-    }
-}
-
-/// [`parse_line`] for a line already known to be UTF-8.
-fn parse_text(text: &str) -> Outcome {
-    match classify_plain(text) {
-        Some(classified) => classified.into(),
-        None => parse_decoded(text.as_bytes()),
-    }
-}
-
-/// The line through the decoder, then the classifier.
-fn parse_decoded(raw: &[u8]) -> Outcome {
-    match decode_line(raw) {
-        Decoded::Blank => Outcome::Blank,
-        // Borrowed: decoding changed nothing, so `classify_plain` already
-        // tried the flat reader on this very text.
-        Decoded::Text(Cow::Borrowed(text)) => classify_full(text).into(),
-        Decoded::Text(text) => classify(&text).into(),
-    }
-}
-
-impl From<Result<Record, Reject>> for Outcome {
-    fn from(classified: Result<Record, Reject>) -> Outcome {
+impl<R> From<Result<R, Reject>> for Outcome<R> {
+    fn from(classified: Result<R, Reject>) -> Outcome<R> {
         match classified {
             Ok(record) => Outcome::Record(record),
             Err(reason) => Outcome::Rejected(reason),
@@ -62,18 +37,64 @@ impl From<Result<Record, Reject>> for Outcome {
     }
 }
 
+/// Decodes and classifies one raw line.
+pub fn parse_line(raw: &[u8]) -> Outcome {
+    let mut texts = Texts::default();
+    match parse_line_into(raw, &mut texts) {
+        Outcome::Blank => Outcome::Blank,
+        Outcome::Rejected(reason) => Outcome::Rejected(reason),
+        Outcome::Record(entry) => Outcome::Record(Record::new(entry, texts)),
+    }
+}
+
+/// [`parse_line`] into shared texts.
+fn parse_line_into(raw: &[u8], texts: &mut Texts) -> Outcome<Entry> {
+    match simdutf8::basic::from_utf8(raw) {
+        Ok(text) => parse_text(text, texts),
+        Err(_) => parse_decoded(raw, texts),
+    }
+}
+
+/// [`parse_line_into`] for a line already known to be UTF-8.
+fn parse_text(text: &str, texts: &mut Texts) -> Outcome<Entry> {
+    match classify_plain(text, texts) {
+        Some(classified) => classified.into(),
+        None => parse_decoded(text.as_bytes(), texts),
+    }
+}
+
+/// The line through the decoder, then the classifier.
+fn parse_decoded(raw: &[u8], texts: &mut Texts) -> Outcome<Entry> {
+    match decode_line(raw) {
+        Decoded::Blank => Outcome::Blank,
+        // Borrowed: decoding changed nothing, so `classify_plain` already
+        // tried the flat reader on this very text.
+        Decoded::Text(Cow::Borrowed(text)) => classify_full(text, texts).into(),
+        Decoded::Text(text) => classify_into(&text, texts).into(),
+    }
+}
+
 /// A chunk with the outcome of each of its lines.
 pub struct ParsedChunk {
     pub chunk: Chunk,
-    pub outcomes: Vec<Outcome>,
+    pub texts: Texts,
+    pub outcomes: Vec<Outcome<Entry>>,
 }
 
 pub fn parse_chunk(chunk: Chunk) -> ParsedChunk {
+    let mut texts = Texts::with_capacity(chunk.bytes().len());
     let outcomes = match chunk.text_lines() {
-        Some(lines) => lines.map(parse_text).collect(),
-        None => chunk.lines().map(parse_line).collect(),
+        Some(lines) => lines.map(|l| parse_text(l, &mut texts)).collect(),
+        None => chunk
+            .lines()
+            .map(|l| parse_line_into(l, &mut texts))
+            .collect(),
     };
-    ParsedChunk { chunk, outcomes }
+    ParsedChunk {
+        chunk,
+        texts,
+        outcomes,
+    }
 }
 
 /// An alias of the first pass: `(line, identity, other)`.
@@ -191,7 +212,9 @@ impl<'a> Resolver<'a> {
                     None
                 }
                 Outcome::Rejected(reason) => Some(reason),
-                Outcome::Record(record) => self.record(line, &record, &mut files)?,
+                Outcome::Record(entry) => {
+                    self.record(line, entry.view(&parsed.texts), &mut files)?
+                }
             };
             if let Some(reason) = reject {
                 self.total.rejected[reason.index()] += 1;
@@ -205,7 +228,7 @@ impl<'a> Resolver<'a> {
     fn record(
         &mut self,
         line: u64,
-        record: &Record,
+        record: View<'_>,
         files: &mut Vec<TsvFile>,
     ) -> Result<Option<Reject>> {
         let rev = self.revision;
@@ -213,7 +236,7 @@ impl<'a> Resolver<'a> {
         // so that they do not move when filters change.
         let first_prop = self.prop_seq;
         self.prop_seq += record.props().len() as u64;
-        match record.view() {
+        match record {
             View::Alias { identity, other, t } => {
                 let (Some(a), Some(b)) = (
                     self.snap.identities.get(identity),
@@ -407,7 +430,7 @@ mod tests {
         for raw in lines {
             let slow = match decode_line(raw) {
                 Decoded::Blank => Outcome::Blank,
-                Decoded::Text(text) => classify(&text).into(),
+                Decoded::Text(text) => crate::record::classify(&text).into(),
             };
             assert_eq!(
                 format!("{:?}", parse_line(raw)),
@@ -416,7 +439,49 @@ mod tests {
                 String::from_utf8_lossy(raw)
             );
         }
-        assert!(classify_plain(r#"{"_p":"caf\303\251","_n":"x","_t":1}"#).is_none());
+        let mut texts = Texts::default();
+        let octal = r#"{"_p":"caf\303\251","_n":"x","_t":1}"#;
+        assert!(classify_plain(octal, &mut texts).is_none());
+    }
+
+    /// The records of a chunk share their texts: a line that is not a record
+    /// (rejected, or read again by sonic-rs after the flat reader gave up
+    /// half-way) leaves nothing in them that shows up in a later record.
+    #[test]
+    fn a_chunk_gives_what_each_line_gives() {
+        let lines: [&[u8]; 10] = [
+            br#"{"_p":"a","_n":"x","_t":1,"k":"v","k":null,"j":"w"}"#,
+            br#"{"_p":"a","_n":"x","k":"v"}"#,
+            br#"{"_p":"a","k":"v","_t":1,"x":[1]}"#,
+            br#"{"_p":"a","_p2":"a","k":"v","_t":1}"#,
+            br#"{"_p":"a","_p2":"b","k":"v","_t":1}"#,
+            br#"{"_p":"caf\303\251","_n":"x","_t":1,"k":"\303"}"#,
+            b"",
+            br#"{"_p":"b","_t":2,"k":null}"#,
+            br#"{"_p":"c","_t":3,"k":"v2","l":"w2"}"#,
+            b"{\"_p\":\"d\",\"_n\":\"y\",\"_t\":4}\r",
+        ];
+        for invalid_utf8 in [false, true] {
+            let mut data = lines.join(&b'\n');
+            if invalid_utf8 {
+                data.extend_from_slice(b"\n{\"_p\":\"caf\xe9\",\"_n\":\"x\",\"_t\":1}");
+            }
+            let chunk = Chunk::new(1, 1, data);
+            let one_by_one: Vec<String> = chunk
+                .lines()
+                .map(|raw| format!("{:?}", parse_line(raw)))
+                .collect();
+            let parsed = parse_chunk(chunk);
+            let shared: Vec<String> = parsed
+                .outcomes
+                .iter()
+                .map(|o| match o {
+                    Outcome::Record(entry) => format!("Record({:?})", entry.view(&parsed.texts)),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(shared, one_by_one);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{is_json_number, Fields, Value};
 /// objects as values) into `fields`. `None` for anything else, valid or not,
 /// which [`full_object`] then reads from the start: this never decides that
 /// a line is malformed, and what it accepts sonic-rs reads the same way.
-pub(super) fn flat_object<'a>(text: &'a str, fields: &mut Fields<'a>) -> Option<()> {
+pub(super) fn flat_object<'a>(text: &'a str, fields: &mut Fields<'a, '_>) -> Option<()> {
     let mut cur = Cursor { text, at: 0 };
     cur.eat(b'{')?;
     if cur.eat(b'}').is_some() {

@@ -10,7 +10,7 @@ use super::{Fields, Value};
 /// Reads any JSON object into `fields` with sonic-rs. `None` when the text
 /// is not exactly one JSON object (garbage after the closing brace included)
 /// or nests too deep.
-pub(super) fn full_object<'a>(text: &'a str, fields: &mut Fields<'a>) -> Option<()> {
+pub(super) fn full_object<'a>(text: &'a str, fields: &mut Fields<'a, '_>) -> Option<()> {
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if !trimmed.starts_with('{') || !trimmed.ends_with('}') || too_deep(trimmed.as_bytes()) {
         return None;

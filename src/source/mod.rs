@@ -53,6 +53,15 @@ enum ChunkData {
 }
 
 impl Chunk {
+    /// A chunk of `data`, lines of `revision` from `first_line` on.
+    pub fn new(revision: u64, first_line: u64, data: Vec<u8>) -> Chunk {
+        Chunk {
+            revision,
+            first_line,
+            data: ChunkData::Owned(data),
+        }
+    }
+
     pub fn bytes(&self) -> &[u8] {
         match &self.data {
             ChunkData::Mapped(map, range) => &map[range.clone()],
@@ -278,11 +287,7 @@ mod tests {
     }
 
     fn chunk(data: &[u8]) -> Chunk {
-        Chunk {
-            revision: 1,
-            first_line: 1,
-            data: ChunkData::Owned(data.to_vec()),
-        }
+        Chunk::new(1, 1, data.to_vec())
     }
 
     #[test]
