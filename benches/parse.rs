@@ -1,5 +1,6 @@
-//! The line decoder + classifier (`kmdb::resolve::parse_line`: SPEC §2 and
-//! §3) and gzip decompression, on one core, in MB/s of input.
+//! The line decoder + classifier (`kmdb::resolve::parse_chunk` as the parse
+//! workers run it, and `parse_line`: SPEC §2 and §3) and gzip decompression,
+//! on one core, in MB/s of input.
 //!
 //! The input is ~20 MB of `kmdb generate` output (seed 1), written to a temp
 //! directory when the bench starts: the same mix of events, property sets,
@@ -22,7 +23,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use kmdb::decode::{decode_line, Decoded};
 use kmdb::generate::{generate, Amount, GenerateOptions, DEFAULT_FILE_BYTES};
-use kmdb::resolve::{parse_line, Outcome};
+use kmdb::resolve::{parse_chunk, parse_line, Outcome};
+use kmdb::source::Chunk;
 
 /// The allocator of the kmdb binary (`src/main.rs`), so that the figures
 /// are the binary's.
@@ -61,6 +63,23 @@ fn read(path: &Path) -> Vec<u8> {
 fn lines(data: &[u8]) -> Vec<&[u8]> {
     let body = data.strip_suffix(b"\n").unwrap_or(data);
     body.split(|&b| b == b'\n').collect()
+}
+
+/// `data` cut into chunks of about `size` bytes of whole lines, as
+/// `source::for_each_chunk` cuts a file.
+fn chunks(data: &[u8], size: usize) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let mut end = (start + size).min(data.len());
+        end += data[end..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len() - end, |i| i + 1);
+        out.push(Chunk::new(1, 1, data[start..end].to_vec()));
+        start = end;
+    }
+    out
 }
 
 fn gzip(data: &[u8], level: Compression) -> Vec<u8> {
@@ -108,7 +127,18 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
     g.throughput(Throughput::Bytes(bytes));
     g.sampling_mode(SamplingMode::Flat);
-    // decode + classify: what every parse worker does per line.
+    // What every parse worker does: split, decode and classify the lines of
+    // a chunk into its shared texts (and drop them once resolved).
+    let mut work = chunks(&data, kmdb::cli::CHUNK_SIZE);
+    g.bench_function("parse_chunk", |b| {
+        b.iter(|| {
+            work = std::mem::take(&mut work)
+                .into_iter()
+                .map(|chunk| black_box(parse_chunk(black_box(chunk))).chunk)
+                .collect();
+        })
+    });
+    // decode + classify of one line, with texts of its own.
     g.bench_function("parse_line", |b| {
         b.iter(|| {
             for l in &lines {
