@@ -465,72 +465,55 @@ impl<'a, 't> Fields<'a, 't> {
     }
 
     /// The record, or the first condition of SPEC §3 it fails.
-    fn into_entry(self) -> Result<Entry, Reject> {
-        let (text_start, props_start) = (self.text_start, self.props_start);
-        let texts = &mut *self.texts;
-        let entry = entry(
-            self.identity.as_ref(),
-            self.other.as_ref(),
-            self.name.as_ref(),
-            self.t.as_ref(),
-            props_start,
-            texts,
-        );
+    fn into_entry(mut self) -> Result<Entry, Reject> {
+        let entry = self.entry();
         if entry.is_err() {
-            texts.text.truncate(text_start);
-            texts.props.truncate(props_start);
+            self.abandon();
         }
         entry
     }
-}
 
-/// The record of a line's members (its properties are `texts.props` from
-/// `props_start` on), or the first condition of SPEC §3 it fails.
-fn entry(
-    identity: Option<&Value<'_>>,
-    other: Option<&Value<'_>>,
-    name: Option<&Value<'_>>,
-    t: Option<&Value<'_>>,
-    props_start: usize,
-    texts: &mut Texts,
-) -> Result<Entry, Reject> {
-    let identity = non_empty(identity).ok_or(Reject::NoIdentity)?;
-    let t = t.and_then(Value::timestamp).ok_or(Reject::BadTimestamp)?;
-    // A dropped property (a later null) leaves no span.
-    let mut kept = props_start;
-    for i in props_start..texts.props.len() {
-        if texts.props[i].1 != Span::DROPPED {
-            texts.props[kept] = texts.props[i];
-            kept += 1;
+    fn entry(&mut self) -> Result<Entry, Reject> {
+        let texts = &mut *self.texts;
+        let identity = non_empty(self.identity.as_ref()).ok_or(Reject::NoIdentity)?;
+        let t = self.t.as_ref();
+        let t = t.and_then(Value::timestamp).ok_or(Reject::BadTimestamp)?;
+        // A property a later null dropped leaves no span.
+        let mut kept = self.props_start;
+        for i in self.props_start..texts.props.len() {
+            if texts.props[i].1 != Span::DROPPED {
+                texts.props[kept] = texts.props[i];
+                kept += 1;
+            }
         }
+        texts.props.truncate(kept);
+        let (kind, second) = if let Some(other) = non_empty(self.other.as_ref()) {
+            if identity == other {
+                return Err(Reject::SelfAlias);
+            }
+            if is_numeric(identity.as_bytes()) && is_numeric(other.as_bytes()) {
+                return Err(Reject::NumericAlias);
+            }
+            texts.props.truncate(self.props_start);
+            (Kind::Alias, other)
+        } else if let Some(name) = non_empty(self.name.as_ref()) {
+            (Kind::Event, name)
+        } else if texts.props.len() == self.props_start {
+            return Err(Reject::Empty);
+        } else {
+            (Kind::PropertySet, "")
+        };
+        Ok(Entry {
+            kind,
+            t,
+            identity: push(&mut texts.text, identity),
+            second: push(&mut texts.text, second),
+            props: Span {
+                start: self.props_start,
+                end: texts.props.len(),
+            },
+        })
     }
-    texts.props.truncate(kept);
-    let (kind, second) = if let Some(other) = non_empty(other) {
-        if identity == other {
-            return Err(Reject::SelfAlias);
-        }
-        if is_numeric(identity.as_bytes()) && is_numeric(other.as_bytes()) {
-            return Err(Reject::NumericAlias);
-        }
-        texts.props.truncate(props_start);
-        (Kind::Alias, other)
-    } else if let Some(name) = non_empty(name) {
-        (Kind::Event, name)
-    } else if texts.props.len() == props_start {
-        return Err(Reject::Empty);
-    } else {
-        (Kind::PropertySet, "")
-    };
-    Ok(Entry {
-        kind,
-        t,
-        identity: push(&mut texts.text, identity),
-        second: push(&mut texts.text, second),
-        props: Span {
-            start: props_start,
-            end: texts.props.len(),
-        },
-    })
 }
 
 /// Parses a JSON-number-shaped text into seconds within the allowed range.
