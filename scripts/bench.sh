@@ -442,38 +442,39 @@ case "$FLOOR_S" in
     *) FLOOR_HOW="2 sessions, exchange" ;;
 esac
 
+# timed_import WHAT NAME [import flags...]: kmdb import on a fresh
+# $IMPORT_DB, state and work dir named NAME in $RUN; prints its wall time.
+# Checks that it stored the rows of the first import, then drops the
+# database and the work dir.
+timed_import() {
+    local what="$1" name="$2" t0 t1
+    shift 2
+    fresh_db "$IMPORT_DB"
+    rm -rf "$RUN/work-$name" "$RUN/state-$name.sqlite"
+    quiesce
+    t0=$(now)
+    DATABASE_URL="$BASE_URL/$IMPORT_DB" "$KMDB" import "$EXPORT" --state "$RUN/state-$name.sqlite" \
+        --work-dir "$RUN/work-$name" -q "$@" >/dev/null 2>"$RUN/import-$name.log" ||
+        { tail -n 20 "$RUN/import-$name.log" >&2; die "$what failed; logs in $RUN"; }
+    t1=$(now)
+    [ "$(counts "$IMPORT_DB")" = "$IMPORT_COUNTS" ] || die "$what stored other rows than the first kmdb import"
+    sql "" -e "DROP DATABASE \`$IMPORT_DB\`"
+    rm -rf "$RUN/work-$name"
+    calc "$t1 - $t0"
+}
+
 # ------------------------------------------------- 3b. import, straight loads
 # The same import with every file loaded straight into its partition: what
 # the staging tables gain (src/db/load.rs).
 step "3b. kmdb import --no-staging (fresh database $IMPORT_DB)"
-fresh_db "$IMPORT_DB"
-quiesce
-t0=$(now)
-DATABASE_URL="$BASE_URL/$IMPORT_DB" "$KMDB" import "$EXPORT" --state "$RUN/state-straight.sqlite" \
-    --work-dir "$RUN/work-straight" --no-staging -q >/dev/null 2>"$RUN/import-straight.log" ||
-    { tail -n 20 "$RUN/import-straight.log" >&2; die "kmdb import --no-staging failed; logs in $RUN"; }
-t1=$(now)
-IMPORT_STRAIGHT_S="$(calc "$t1 - $t0")"
-[ "$(counts "$IMPORT_DB")" = "$IMPORT_COUNTS" ] || die "kmdb import --no-staging stored other rows than kmdb import"
-sql "" -e "DROP DATABASE \`$IMPORT_DB\`"
+IMPORT_STRAIGHT_S="$(timed_import "kmdb import --no-staging" straight --no-staging)"
 say "wall $(fmt1 "$IMPORT_STRAIGHT_S") s"
 
 # ------------------------------------------------------- 3c. import, again
 # The same import as in 2, RUNS-1 more times; the figure is the median.
 for i in $(seq 2 "$RUNS"); do
     step "3c. kmdb import again, run $i of $RUNS (fresh database $IMPORT_DB)"
-    fresh_db "$IMPORT_DB"
-    rm -rf "$RUN/work-again" "$RUN/state-again.sqlite"
-    quiesce
-    t0=$(now)
-    DATABASE_URL="$BASE_URL/$IMPORT_DB" "$KMDB" import "$EXPORT" --state "$RUN/state-again.sqlite" \
-        --work-dir "$RUN/work-again" --keep-tsv -q >/dev/null 2>"$RUN/import-again.log" ||
-        { tail -n 20 "$RUN/import-again.log" >&2; die "kmdb import (run $i) failed; logs in $RUN"; }
-    t1=$(now)
-    IMPORT_RUNS+=("$(calc "$t1 - $t0")")
-    [ "$(counts "$IMPORT_DB")" = "$IMPORT_COUNTS" ] || die "kmdb import (run $i) stored other rows than run 1"
-    sql "" -e "DROP DATABASE \`$IMPORT_DB\`"
-    rm -rf "$RUN/work-again"
+    IMPORT_RUNS+=("$(timed_import "kmdb import (run $i)" again --keep-tsv)")
     say "wall $(fmt1 "${IMPORT_RUNS[-1]}") s"
 done
 # The median (of an even count, the mean of the middle two).
