@@ -609,18 +609,12 @@ mod tests {
         assert_eq!(&datetime(951_782_400), b"2000-02-29 00:00:00");
         assert_eq!(&datetime(253_402_300_799), b"9999-12-31 23:59:59");
     }
-}
 
-/// Maps of one partition, `pLast`, for each table.
-#[cfg(test)]
-fn one_partition_each() -> [PartitionMap; 3] {
-    let last = || PartitionMap::from_descriptions(&[("pLast".into(), "MAXVALUE".into())]);
-    [last().unwrap(), last().unwrap(), last().unwrap()]
-}
-
-#[cfg(test)]
-mod block_tests {
-    use super::*;
+    /// Maps of one partition, `pLast`, for each table.
+    fn one_partition_each() -> [PartitionMap; 3] {
+        let last = || PartitionMap::from_descriptions(&[("pLast".into(), "MAXVALUE".into())]);
+        [last().unwrap(), last().unwrap(), last().unwrap()]
+    }
 
     /// Batches many blocks long, the second one in recycled blocks, come
     /// out whole and sorted.
@@ -656,11 +650,6 @@ mod block_tests {
         }
         assert_eq!(seen, n);
     }
-}
-
-#[cfg(test)]
-mod merge_tests {
-    use super::*;
 
     #[test]
     fn held_partitions_come_last_as_one_merged_file() {
@@ -696,11 +685,6 @@ mod merge_tests {
             .collect();
         assert_eq!(ids, ["5", "2", "4", "3", "1"], "sorted by (t, id)");
     }
-}
-
-#[cfg(test)]
-mod release_tests {
-    use super::*;
 
     const DAY: i64 = 86_400;
     /// 2014-01-01 00:00:00 UTC.
