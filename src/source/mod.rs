@@ -79,8 +79,9 @@ impl Chunk {
     /// The chunk's lines, without their `\n`. memchr finds the ends: a
     /// byte-by-byte split took a tenth of the parse time.
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        let text = self.body().unwrap_or_default();
-        line_ranges(text, self.body().is_some()).map(move |r| &text[r])
+        let body = self.body();
+        let text = body.unwrap_or_default();
+        line_ranges(text, body.is_some()).map(move |r| &text[r])
     }
 
     /// [`Chunk::lines`] as text, if the whole chunk is valid UTF-8 (the
