@@ -242,11 +242,22 @@ impl<'a> Loader<'a> {
 
     /// Loads `path` into `table`, which has no partitions, replacing rows
     /// with the same key (the `users` rows, which may update earlier ones).
-    /// Unique checks are on for it: `REPLACE` finds its duplicates by them.
+    /// Into an empty table (a first import) they go in one bulk load, as
+    /// into a staging table: nothing to replace, and the file names each
+    /// row once. Otherwise unique checks are on for it: `REPLACE` finds its
+    /// duplicates by them.
     pub fn replace(&mut self, table: &str, columns: &str, path: &Path) -> Result<u64> {
         let sql = load_sql(path, table, "", columns, "REPLACE");
         if !self.staging {
             return run_load(&mut self.conn, &sql, path);
+        }
+        let occupied: Option<u8> = self
+            .conn
+            .query_first(format!("SELECT 1 FROM `{table}` LIMIT 1"))
+            .map_err(|e| failed(e, path))?;
+        if occupied.is_none() {
+            let bulk = load_sql(path, table, "", columns, "");
+            return run_load(&mut self.conn, &bulk, path);
         }
         self.conn.query_drop("SET unique_checks = 1")?;
         let loaded = run_load(&mut self.conn, &sql, path)?;
