@@ -190,14 +190,8 @@ impl<'a> Loader<'a> {
         // Two sessions must not both find a partition empty and exchange it.
         let _guard = self.locks.lock(file.table, &file.partition);
         let table = file.table.name();
-        let occupied: Option<u8> = self
-            .conn
-            .query_first(format!(
-                "SELECT 1 FROM `{table}` PARTITION (`{}`) LIMIT 1",
-                file.partition
-            ))
-            .map_err(|e| failed(e, &file.path))?;
-        if occupied.is_some() {
+        let from = format!("`{table}` PARTITION (`{}`)", file.partition);
+        if self.holds_rows(&from, &file.path)? {
             return load(&mut self.conn, file);
         }
         let Some(stage) = self.stage(file.table) else {
@@ -212,6 +206,16 @@ impl<'a> Loader<'a> {
             ))
             .map_err(|e| failed(e, &file.path))?;
         Ok(rows)
+    }
+
+    /// Whether `from` (a table, or a table's partition) holds any row;
+    /// errors name `path`, the file about to be loaded.
+    fn holds_rows(&mut self, from: &str, path: &Path) -> Result<bool> {
+        let row: Option<u8> = self
+            .conn
+            .query_first(format!("SELECT 1 FROM {from} LIMIT 1"))
+            .map_err(|e| failed(e, path))?;
+        Ok(row.is_some())
     }
 
     /// The session's staging table for `table`, created on first use (the
@@ -251,11 +255,7 @@ impl<'a> Loader<'a> {
         if !self.staging {
             return run_load(&mut self.conn, &sql, path);
         }
-        let occupied: Option<u8> = self
-            .conn
-            .query_first(format!("SELECT 1 FROM `{table}` LIMIT 1"))
-            .map_err(|e| failed(e, path))?;
-        if occupied.is_none() {
+        if !self.holds_rows(&format!("`{table}`"), path)? {
             let bulk = load_sql(path, table, "", columns, "");
             return run_load(&mut self.conn, &bulk, path);
         }
