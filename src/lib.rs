@@ -25,6 +25,19 @@ use anyhow::Result;
 
 use cli::{Cli, Command};
 
+/// Turns off transparent huge pages for this process. mimalloc asks for
+/// them, and the kernel then zeroes 2 MiB at each first touch: the batches
+/// and chunks kmdb fills once and frees cost it a fifth of its system time
+/// that way (5.2 -> 3.8 CPU-seconds on a 2 GB import, see the README).
+pub fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory
+    // of ours; a kernel without it returns an error, which changes nothing.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -74,5 +87,17 @@ pub fn run(cli: Cli) -> Result<()> {
         } => commands::parse(&source, jobs, quiet),
         Command::Status { db, state } => commands::status(&db.url()?, &state),
         Command::Flush { db, state, yes } => commands::flush(&db.url()?, &state, yes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn huge_pages_are_off_after_no_huge_pages() {
+        super::no_huge_pages();
+        // SAFETY: as in no_huge_pages.
+        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert_eq!(disabled, 1);
     }
 }

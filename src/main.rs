@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    kmdb::no_huge_pages();
     let cli = kmdb::cli::Cli::parse();
     match kmdb::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
