@@ -112,6 +112,9 @@ pub struct TsvFile {
     /// The sorted files behind `path` (just `path` for a plain file).
     pub parts: Vec<PathBuf>,
     pub rows: u64,
+    /// Rows that came late for a held partition already released: they
+    /// must not load before its file (which would then find it filled).
+    pub late: bool,
 }
 
 /// Bytes per block of a batch's lines.
@@ -238,6 +241,8 @@ pub struct TsvWriter {
     /// Per slot: written batches are held on disk until the partition is
     /// released ([`Self::end_revision`]) or [`Self::finish`].
     hold: Vec<bool>,
+    /// Per slot: held at the start (so once released, its rows are late).
+    was_held: Vec<bool>,
     held: Vec<Vec<TsvFile>>,
     /// Per slot: rows of the current revision (see [`Self::end_revision`]).
     revision_rows: Vec<u64>,
@@ -283,6 +288,7 @@ impl TsvWriter {
             line: Vec::with_capacity(1024),
             last_time: (0, datetime(0)),
             hold: vec![false; n],
+            was_held: vec![false; n],
             held: (0..n).map(|_| Vec::new()).collect(),
             revision_rows: vec![0; n],
             rows_written: 0,
@@ -296,6 +302,7 @@ impl TsvWriter {
         let map = &self.maps[table as usize];
         if let Some(i) = (0..map.len()).find(|&i| map.name(i) == partition) {
             self.hold[offset + i] = true;
+            self.was_held[offset + i] = true;
         }
     }
 
@@ -471,9 +478,8 @@ impl TsvWriter {
 
     /// Writes every non-empty batch. Held partitions come first, one file
     /// each, largest first, so that the longest loads start first; then
-    /// what is left of the others (rows that came late for partitions
-    /// already loaded): by then every held file has left the queue, so a
-    /// late row cannot fill a partition before its held file is exchanged.
+    /// what is left of the others: rows of partitions never held, and rows
+    /// that came late for released ones (marked [`TsvFile::late`]).
     pub fn finish(&mut self) -> Result<Vec<TsvFile>> {
         for slot in 0..self.batches.len() {
             if self.hold[slot] && !self.batches[slot].is_empty() {
@@ -510,6 +516,7 @@ impl TsvWriter {
             path,
             parts: runs.iter().flat_map(|r| r.parts.iter().cloned()).collect(),
             rows: runs.iter().map(|r| r.rows).sum(),
+            late: false,
         })
     }
 
@@ -552,6 +559,7 @@ impl TsvWriter {
             parts: vec![path.clone()],
             path,
             rows,
+            late: self.was_held[slot] && !self.hold[slot],
         })
     }
 }
@@ -755,5 +763,9 @@ mod tests {
         let rest = w.finish().unwrap();
         assert_eq!(names(&rest), [("p2", 20_000), ("p0", 1), ("p1", 1)]);
         assert_eq!(w.rows_written(), 40_102);
+        // Only the January straggler came after its partition's file.
+        let late: Vec<bool> = rest.iter().map(|f| f.late).collect();
+        assert_eq!(late, [false, false, true]);
+        assert!(!released[0].late);
     }
 }
