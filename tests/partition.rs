@@ -66,11 +66,20 @@ fn rows_that_come_late_for_a_loaded_partition_land() {
     let (jan, may, sep) = (1_389_312_000u64, 1_399_680_000u64, 1_410_307_200u64);
     let month = |t0: u64, user: &str| -> Vec<String> {
         (0..12_000u64)
-            .map(|i| format!(r#"{{"_n":"view","_p":"{user}{}","_t":{}}}"#, i % 500, t0 + i * 60))
+            .map(|i| {
+                format!(
+                    r#"{{"_n":"view","_p":"{user}{}","_t":{}}}"#,
+                    i % 500,
+                    t0 + i * 60
+                )
+            })
             .collect()
     };
     let mut third = month(sep, "c");
-    third.insert(6_000, format!(r#"{{"_n":"late","_p":"a1","_t":{},"k":"v"}}"#, jan + 1));
+    third.insert(
+        6_000,
+        format!(r#"{{"_n":"late","_p":"a1","_t":{},"k":"v"}}"#, jan + 1),
+    );
     let revisions = [month(jan, "a"), month(may, "b"), third];
     let revisions: Vec<(u64, Vec<&str>)> = revisions
         .iter()
