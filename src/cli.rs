@@ -216,7 +216,8 @@ pub struct ImportArgs {
     /// Parse threads (default: all cores).
     #[arg(long, env = "KMDB_JOBS")]
     pub jobs: Option<usize>,
-    /// Concurrent LOAD DATA sessions.
+    /// Concurrent LOAD DATA sessions (and 8 more at the end for rows that
+    /// came late for partitions already loaded).
     #[arg(long, env = "KMDB_LOAD_SESSIONS", default_value_t = 2)]
     pub load_sessions: usize,
     /// No progress output.
