@@ -493,11 +493,7 @@ fn load_files_of(
         });
         finish_bar(&bar, &finished);
         drop(file_tx);
-        let mut result = finished;
-        for l in loaders {
-            let r = l.join().map_err(|_| anyhow!("a load session panicked"))?;
-            result = first_error(result, r);
-        }
+        let mut result = joined(finished, loaders)?;
         // Rows that came late for partitions already loaded, once every
         // partition's own file is in, largest first. Their cost is random
         // reads in partitions larger than the buffer pool more than server
@@ -512,10 +508,7 @@ fn load_files_of(
             }
             drop(tx);
             let first = plan.load_sessions;
-            for l in spawn_sessions(first..first + LATE_SESSIONS, rx) {
-                let r = l.join().map_err(|_| anyhow!("a load session panicked"))?;
-                result = first_error(result, r);
-            }
+            result = joined(result, spawn_sessions(first..first + LATE_SESSIONS, rx))?;
         }
         result
     });
@@ -545,6 +538,20 @@ fn load_files_of(
         rejects_file,
         import_id: Some(import_id),
         resumed: false,
+    })
+}
+
+/// `result`, or the first error of the load sessions; an error itself
+/// when a session panicked.
+fn joined(
+    result: Result<()>,
+    sessions: Vec<thread::ScopedJoinHandle<'_, Result<()>>>,
+) -> Result<Result<()>> {
+    sessions.into_iter().try_fold(result, |result, session| {
+        let r = session
+            .join()
+            .map_err(|_| anyhow!("a load session panicked"))?;
+        Ok(first_error(result, r))
     })
 }
 
