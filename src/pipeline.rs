@@ -624,13 +624,9 @@ where
     thread::scope(|s| {
         let (chunk_tx, chunk_rx) = bounded::<Chunk>(batch * 2);
         let reader = s.spawn(move || -> Result<()> {
-            for file in files {
-                arrivals.wait(file)?;
-                source::for_each_chunk(file, chunk_size, read, |c| {
-                    chunk_tx.send(c).map_err(|_| anyhow!(STOPPED))
-                })?;
-            }
-            Ok(())
+            source::for_each_chunk_in_order(files, jobs * 2, chunk_size, arrivals, read, |c| {
+                chunk_tx.send(c).map_err(|_| anyhow!(STOPPED))
+            })
         });
         let (out_tx, out_rx) = bounded::<Vec<T>>(1);
         let consumer = s.spawn(move || -> Result<()> {

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use crossbeam_channel::{bounded, Receiver};
 use flate2::read::MultiGzDecoder;
 use memmap2::Mmap;
 
@@ -138,9 +139,12 @@ pub fn for_each_chunk(
         // exports are immutable once KM wrote them; a file truncated under
         // us would raise SIGBUS, which the docs warn against (don't edit an
         // export while importing it).
-        let map = Arc::new(
-            unsafe { Mmap::map(&fh) }.with_context(|| format!("mapping {}", path.display()))?,
-        );
+        let map =
+            unsafe { Mmap::map(&fh) }.with_context(|| format!("mapping {}", path.display()))?;
+        // Read the whole file from disk now, in large requests, rather than
+        // a page fault at a time as the parse gets there. Only a hint.
+        map.advise(memmap2::Advice::WillNeed).ok();
+        let map = Arc::new(map);
         let mut start = 0;
         while start < map.len() {
             let mut end = (start + chunk_size).min(map.len());
@@ -163,6 +167,7 @@ pub fn for_each_chunk(
         return Ok(());
     }
 
+    will_need(&fh);
     let counted = CountingReader {
         inner: BufReader::with_capacity(1 << 20, fh),
         read,
@@ -204,6 +209,55 @@ pub fn for_each_chunk(
     }
 }
 
+/// Chunks a file's reader keeps ready ahead of the consumer.
+const CHUNKS_AHEAD: usize = 32;
+
+/// [`for_each_chunk`] over `files`, in order, with up to `ahead` files
+/// read at once, each on a thread of its own. Gzip files then inflate side
+/// by side instead of one after the other on a single reader (the parse
+/// workers waited for it), and the kernel reads the next files from disk
+/// while this one is parsed.
+pub fn for_each_chunk_in_order(
+    files: &[RevisionFile],
+    ahead: usize,
+    chunk_size: usize,
+    arrivals: &Arrivals,
+    read: &AtomicU64,
+    mut each: impl FnMut(Chunk) -> Result<()>,
+) -> Result<()> {
+    std::thread::scope(|s| {
+        // The readers of the files ahead, in order; the one being handed
+        // out is not in the queue.
+        let (queue_tx, queue_rx) = bounded::<Receiver<Result<Chunk>>>(ahead.max(1) - 1);
+        s.spawn(move || {
+            for file in files {
+                let (tx, rx) = bounded(CHUNKS_AHEAD);
+                if queue_tx.send(rx).is_err() {
+                    return; // the consumer stopped
+                }
+                if let Err(e) = arrivals.wait(file) {
+                    tx.send(Err(e)).ok();
+                    return;
+                }
+                s.spawn(move || {
+                    let sent = for_each_chunk(file, chunk_size, read, |c| {
+                        tx.send(Ok(c)).map_err(|_| anyhow!("stopped"))
+                    });
+                    if let Err(e) = sent {
+                        tx.send(Err(e)).ok();
+                    }
+                });
+            }
+        });
+        for file in queue_rx {
+            for chunk in file {
+                each(chunk?)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Reads until `buf` holds at least `want` bytes; false at end of input.
 fn fill(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
     let target = buf.len().max(want) + 64 * 1024;
@@ -230,6 +284,13 @@ fn fill(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bo
         }
     }
     Ok(true)
+}
+
+/// Asks the kernel to read `file` ahead of us; only a hint.
+fn will_need(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on a descriptor we own; it reads nothing of ours.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
 }
 
 struct CountingReader<'a, R> {
