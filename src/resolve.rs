@@ -102,25 +102,56 @@ pub type AliasLink = (u64, String, String);
 
 /// The alias records of a chunk. Only lines that can hold an alias are
 /// parsed: after decoding, the key `_p2` needs the bytes `_p2` in the line,
-/// or a backslash (JSON or octal escapes).
+/// or a backslash (JSON or octal escapes). Both are searched for in the
+/// whole chunk, not line by line: most lines have neither.
 pub fn chunk_aliases(chunk: Chunk) -> (u64, Vec<AliasLink>) {
-    let finder = memchr::memmem::Finder::new(b"_p2");
     let mut out = Vec::new();
-    for (i, raw) in chunk.lines().enumerate() {
-        if finder.find(raw).is_none() && memchr::memchr(b'\\', raw).is_none() {
-            continue;
-        }
+    for (line, raw) in candidate_lines(chunk.bytes(), chunk.first_line) {
         if let Outcome::Record(record) = parse_line(raw) {
             if let View::Alias {
                 identity, other, ..
             } = record.view()
             {
-                let line = chunk.first_line + i as u64;
                 out.push((line, identity.to_owned(), other.to_owned()));
             }
         }
     }
     (chunk.revision, out)
+}
+
+/// The lines of `bytes` (numbered from `first_line`, without their `\n`)
+/// that hold `_p2` or a backslash.
+fn candidate_lines(bytes: &[u8], first_line: u64) -> impl Iterator<Item = (u64, &[u8])> {
+    let p2 = memchr::memmem::Finder::new(b"_p2");
+    // The first `_p2` and the first backslash at or after `from`.
+    let find_p2 = move |from: usize| p2.find(&bytes[from..]).map_or(bytes.len(), |i| from + i);
+    let find_backslash =
+        |from: usize| memchr::memchr(b'\\', &bytes[from..]).map_or(bytes.len(), |i| from + i);
+    let (mut next_p2, mut next_backslash) = (find_p2(0), find_backslash(0));
+    // `pos`: where the next line starts; `line`: the number of the line
+    // that starts at `counted`.
+    let (mut pos, mut counted, mut line) = (0, 0, first_line);
+    std::iter::from_fn(move || {
+        if pos >= bytes.len() {
+            return None;
+        }
+        if next_p2 < pos {
+            next_p2 = find_p2(pos);
+        }
+        if next_backslash < pos {
+            next_backslash = find_backslash(pos);
+        }
+        let hit = next_p2.min(next_backslash);
+        if hit >= bytes.len() {
+            return None;
+        }
+        let start = memchr::memrchr(b'\n', &bytes[pos..hit]).map_or(pos, |i| pos + i + 1);
+        let end = memchr::memchr(b'\n', &bytes[hit..]).map_or(bytes.len(), |i| hit + i);
+        line += memchr::memchr_iter(b'\n', &bytes[counted..start]).count() as u64;
+        counted = start;
+        pos = end + 1;
+        Some((line, &bytes[start..end]))
+    })
 }
 
 /// Applies first-pass links in input order; returns the aliases not applied.
@@ -408,6 +439,29 @@ pub fn catchup(snap: &mut Snapshot, before: &[Ident], filters: &Filters) -> Catc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candidate_lines_are_the_lines_with_p2_or_a_backslash() {
+        let data: &[u8] =
+            b"_p2 first\nplain\n\n{\"a\":\"\\u005fp2\"}\nx_p2 and \\ twice _p2\n_p\n2\nlast _p2";
+        let want: Vec<(u64, &[u8])> = data
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .filter(|(_, l)| l.windows(3).any(|w| w == b"_p2") || l.contains(&b'\\'))
+            .map(|(i, l)| (7 + i as u64, l))
+            .collect();
+        assert_eq!(want.len(), 4);
+        assert_eq!(candidate_lines(data, 7).collect::<Vec<_>>(), want);
+        let mut with_end = data.to_vec();
+        with_end.push(b'\n');
+        assert_eq!(candidate_lines(&with_end, 7).collect::<Vec<_>>(), want);
+        assert_eq!(candidate_lines(b"", 1).count(), 0);
+        assert_eq!(candidate_lines(b"a\nb\n", 1).count(), 0);
+        assert_eq!(
+            candidate_lines(b"\\", 3).collect::<Vec<_>>(),
+            [(3, &b"\\"[..])]
+        );
+    }
 
     /// The shortcut of `parse_line` past the decoder gives what decoding
     /// first gives.
