@@ -217,8 +217,10 @@ pub struct ImportArgs {
     #[arg(long, env = "KMDB_JOBS")]
     pub jobs: Option<usize>,
     /// Concurrent LOAD DATA sessions (and 8 more at the end for rows that
-    /// came late for partitions already loaded).
-    #[arg(long, env = "KMDB_LOAD_SESSIONS", default_value_t = 2)]
+    /// came late for partitions already loaded). One more than the server's
+    /// cores keeps them busy while a session waits for its exchange or its
+    /// pages.
+    #[arg(long, env = "KMDB_LOAD_SESSIONS", default_value_t = 3)]
     pub load_sessions: usize,
     /// No progress output.
     #[arg(long, short)]
