@@ -352,6 +352,70 @@ mod tests {
         Chunk::new(1, 1, data.to_vec())
     }
 
+    /// Files read side by side come out as one reader gives them, in
+    /// order; an error comes after the chunks of the files before it.
+    #[test]
+    fn files_read_ahead_come_out_in_order() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for revision in 1..=7u64 {
+            let text: String = (0..50)
+                .map(|i| format!("{{\"r\":{revision},\"i\":{i}}}\n"))
+                .collect();
+            let gzip = revision % 3 == 0;
+            let path = dir
+                .path()
+                .join(format!("{revision}.json{}", if gzip { ".gz" } else { "" }));
+            let mut f = File::create(&path).unwrap();
+            if gzip {
+                let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+                gz.write_all(text.as_bytes()).unwrap();
+                gz.finish().unwrap();
+            } else {
+                f.write_all(text.as_bytes()).unwrap();
+            }
+            let size = std::fs::metadata(&path).unwrap().len();
+            files.push(RevisionFile {
+                revision,
+                path,
+                gzip,
+                size,
+            });
+        }
+        let read = AtomicU64::new(0);
+        let chunks = |files: &[RevisionFile], ahead| {
+            let mut out = Vec::new();
+            let r =
+                for_each_chunk_in_order(files, ahead, 100, &Arrivals::all_ready(), &read, |c| {
+                    out.push((c.revision, c.first_line, c.bytes().to_vec()));
+                    Ok(())
+                });
+            (r, out)
+        };
+        let mut one_by_one = Vec::new();
+        for f in &files {
+            for_each_chunk(f, 100, &read, |c| {
+                one_by_one.push((c.revision, c.first_line, c.bytes().to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        }
+        assert!(one_by_one.len() > 7 * 5);
+        for ahead in [1, 2, 4, 16] {
+            let (r, out) = chunks(&files, ahead);
+            r.unwrap();
+            assert!(out == one_by_one, "ahead {ahead}");
+        }
+        // Revision 4 missing: everything of 1-3, then its error.
+        std::fs::remove_file(&files[3].path).unwrap();
+        let (r, out) = chunks(&files, 4);
+        let err = format!("{:#}", r.unwrap_err());
+        assert!(err.contains("4.json"), "{err}");
+        let before = one_by_one.iter().filter(|c| c.0 < 4).count();
+        assert!(out == one_by_one[..before], "{} chunks", out.len());
+    }
+
     #[test]
     fn lines_of_a_chunk() {
         let c = chunk(b"a\nb\n\nc");
