@@ -146,6 +146,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
     warn_out_of_order(progress, plan, &listed_revisions, &done, &files);
     if files.is_empty() {
         progress.log("nothing to import: every revision in range is already imported");
+        load::drop_stages(&mut conn)?;
         return Ok(ImportResult::default());
     }
     progress.log(&format!(
@@ -514,6 +515,9 @@ fn load_files_of(
     });
     finish_bar(&load_bar, &pass2);
     pass2?;
+    // A killed run's last statement can still create a staging table on
+    // the server after this run dropped those left behind.
+    load::drop_stages(conn)?;
     resolver.rejects.finish()?;
     let accounting = resolver.total.clone();
     let revisions = std::mem::take(&mut resolver.revisions);

@@ -230,8 +230,10 @@ impl<'a> Loader<'a> {
     fn stage(&mut self, table: Table) -> Option<String> {
         let stage = format!("{STAGE_PREFIX}{}_{}", table.name(), self.session);
         if self.stages.insert(table) {
+            // The name is this session's: one there is a killed run's.
             let created = self.conn.query_drop(format!(
-                "CREATE TABLE `{stage}` LIKE `{0}`; ALTER TABLE `{stage}` REMOVE PARTITIONING; \
+                "DROP TABLE IF EXISTS `{stage}`; CREATE TABLE `{stage}` LIKE `{0}`; \
+                 ALTER TABLE `{stage}` REMOVE PARTITIONING; \
                  ALTER TABLE `{stage}` STATS_AUTO_RECALC = 0",
                 table.name()
             ));
