@@ -83,6 +83,14 @@ pub struct ImportResult {
 /// Error text used when a stage stops because another one failed first.
 const STOPPED: &str = "stopped because another stage failed";
 
+/// Chunks each file's reader keeps ready ahead of the parse. Pass 1 and
+/// `kmdb parse` go as fast as they can read, so gzip files inflate well
+/// ahead (pass 1 of the 2 GB export 1.42-1.62 s with 8, 1.16-1.38 with
+/// 32); pass 2 goes at the loads' pace, where chunks read ahead only hold
+/// memory (2 GB export: peak RSS 608 MB with 32 there too, 494 MB with 2).
+const FAST_READ_AHEAD: usize = 32;
+const PACED_READ_AHEAD: usize = 2;
+
 /// Sessions that load the rows which came late for partitions already
 /// loaded (see [`TsvFile::late`]), at the end of an import.
 const LATE_SESSIONS: usize = 8;
@@ -379,6 +387,7 @@ fn load_files_of(
     let pass1 = stream_chunks(
         files,
         plan,
+        FAST_READ_AHEAD,
         arrivals,
         &pool,
         &read,
@@ -463,6 +472,7 @@ fn load_files_of(
         let parsed = stream_chunks(
             files,
             plan,
+            PACED_READ_AHEAD,
             arrivals,
             &pool,
             &read,
@@ -582,6 +592,7 @@ fn first_error(a: Result<()>, b: Result<()>) -> Result<()> {
 fn stream_chunks<T, P, C>(
     files: &[RevisionFile],
     plan: &ImportPlan,
+    chunks_ahead: usize,
     arrivals: &Arrivals,
     pool: &rayon::ThreadPool,
     read: &AtomicU64,
@@ -598,6 +609,7 @@ where
         files,
         plan.chunk_size,
         plan.jobs,
+        chunks_ahead,
         arrivals,
         pool,
         read,
@@ -612,6 +624,7 @@ fn stream_chunks_with<T, P, C>(
     files: &[RevisionFile],
     chunk_size: usize,
     jobs: usize,
+    chunks_ahead: usize,
     arrivals: &Arrivals,
     pool: &rayon::ThreadPool,
     read: &AtomicU64,
@@ -628,9 +641,16 @@ where
     thread::scope(|s| {
         let (chunk_tx, chunk_rx) = bounded::<Chunk>(batch * 2);
         let reader = s.spawn(move || -> Result<()> {
-            source::for_each_chunk_in_order(files, jobs * 2, chunk_size, arrivals, read, |c| {
-                chunk_tx.send(c).map_err(|_| anyhow!(STOPPED))
-            })
+            let ahead = jobs * 2;
+            source::for_each_chunk_in_order(
+                files,
+                ahead,
+                chunks_ahead,
+                chunk_size,
+                arrivals,
+                read,
+                |c| chunk_tx.send(c).map_err(|_| anyhow!(STOPPED)),
+            )
         });
         let (out_tx, out_rx) = bounded::<Vec<T>>(1);
         let consumer = s.spawn(move || -> Result<()> {
@@ -1076,6 +1096,7 @@ pub fn parse_only(
         &files,
         chunk_size,
         plan_jobs,
+        FAST_READ_AHEAD,
         &arrivals,
         &pool,
         &read,

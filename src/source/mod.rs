@@ -209,17 +209,16 @@ pub fn for_each_chunk(
     }
 }
 
-/// Chunks a file's reader keeps ready ahead of the consumer.
-const CHUNKS_AHEAD: usize = 32;
-
 /// [`for_each_chunk`] over `files`, in order, with up to `ahead` files
-/// read at once, each on a thread of its own. Gzip files then inflate side
-/// by side instead of one after the other on a single reader (the parse
-/// workers waited for it), and the kernel reads the next files from disk
-/// while this one is parsed.
+/// read at once, each on a thread of its own that keeps up to
+/// `chunks_ahead` chunks ready. Gzip files then inflate side by side
+/// instead of one after the other on a single reader (the parse workers
+/// waited for it), and the kernel reads the next files from disk while this
+/// one is parsed.
 pub fn for_each_chunk_in_order(
     files: &[RevisionFile],
     ahead: usize,
+    chunks_ahead: usize,
     chunk_size: usize,
     arrivals: &Arrivals,
     read: &AtomicU64,
@@ -231,7 +230,7 @@ pub fn for_each_chunk_in_order(
         let (queue_tx, queue_rx) = bounded::<Receiver<Result<Chunk>>>(ahead.max(1) - 1);
         s.spawn(move || {
             for file in files {
-                let (tx, rx) = bounded(CHUNKS_AHEAD);
+                let (tx, rx) = bounded(chunks_ahead);
                 if queue_tx.send(rx).is_err() {
                     return; // the consumer stopped
                 }
@@ -387,7 +386,7 @@ mod tests {
         let chunks = |files: &[RevisionFile], ahead| {
             let mut out = Vec::new();
             let r =
-                for_each_chunk_in_order(files, ahead, 100, &Arrivals::all_ready(), &read, |c| {
+                for_each_chunk_in_order(files, ahead, 2, 100, &Arrivals::all_ready(), &read, |c| {
                     out.push((c.revision, c.first_line, c.bytes().to_vec()));
                     Ok(())
                 });
