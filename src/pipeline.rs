@@ -585,9 +585,10 @@ fn first_error(a: Result<()>, b: Result<()>) -> Result<()> {
     }
 }
 
-/// Reads `files` in order on a reader thread, maps chunks with `parse` on the
-/// pool (batches keep input order), and hands results to `consume` on the
-/// calling thread's helper, in order.
+/// Reads `files` in order (up to `2 × jobs` at once, each keeping
+/// `chunks_ahead` chunks ready, see [`source::for_each_chunk_in_order`]),
+/// maps chunks with `parse` on the pool (batches keep input order), and
+/// hands results to `consume` on the calling thread's helper, in order.
 #[allow(clippy::too_many_arguments)]
 fn stream_chunks<T, P, C>(
     files: &[RevisionFile],
