@@ -123,7 +123,7 @@ const BLOCK_BYTES: usize = 256 << 10;
 const BLOCK_ROWS: usize = 8 << 10;
 
 /// One buffered row: its sort key and where its line is.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Row {
     t: i64,
     id: u64,
@@ -143,6 +143,12 @@ struct Batch {
     data: Vec<Vec<u8>>,
     rows: Vec<Vec<Row>>,
     bytes: usize,
+    /// The lowest and highest `t`, and whether ids came in rising order
+    /// (they do: ids follow the input), for [`sort_rows`].
+    t_min: i64,
+    t_max: i64,
+    last_id: u64,
+    ids_fall: bool,
 }
 
 impl Batch {
@@ -151,6 +157,9 @@ impl Batch {
     }
 
     fn push(&mut self, t: i64, id: u64, line: &[u8], spares: &mut Spares) {
+        if self.is_empty() {
+            (self.t_min, self.t_max) = (t, t);
+        }
         if self
             .data
             .last()
@@ -175,6 +184,10 @@ impl Batch {
         if let Some(rows) = self.rows.last_mut() {
             rows.push(row);
         }
+        self.t_min = self.t_min.min(t);
+        self.t_max = self.t_max.max(t);
+        self.ids_fall |= id < self.last_id;
+        self.last_id = id;
         self.bytes += line.len();
     }
 
@@ -228,8 +241,10 @@ pub struct TsvWriter {
     maps: [PartitionMap; 3],
     batches: Vec<Batch>,
     spares: Spares,
-    /// The rows of the batch being written, sorted (kept for the next).
+    /// The rows of the batch being written, sorted, and the sort's second
+    /// buffer (both kept for the next).
     order: Vec<Row>,
+    scratch: Vec<Row>,
     /// What goes to the file being written (kept for the next).
     out: Vec<u8>,
     buffered: usize,
@@ -280,6 +295,7 @@ impl TsvWriter {
                 max: total_limit.div_ceil(BLOCK_BYTES),
             },
             order: Vec::new(),
+            scratch: Vec::new(),
             out: Vec::with_capacity(OUT_BYTES),
             buffered: 0,
             batch_limit,
@@ -525,7 +541,7 @@ impl TsvWriter {
         self.buffered -= batch.bytes;
         self.order.clear();
         batch.rows.iter().for_each(|rows| self.order.extend(rows));
-        self.order.sort_unstable_by_key(|r| (r.t, r.id));
+        sort_rows(&mut self.order, &mut self.scratch, &batch);
         self.seq += 1;
         let (table, partition) = self.slot_name(slot);
         let partition = partition.to_owned();
@@ -561,6 +577,47 @@ impl TsvWriter {
             rows,
             late: self.was_held[slot] && !self.hold[slot],
         })
+    }
+}
+
+/// Bits of `t` one pass of [`sort_rows`] sorts by.
+const RADIX_BITS: u32 = 11;
+
+/// Sorts a batch's rows by `(t, id)`. Ids come in rising order, so a
+/// stable sort by `t` alone does it: a least-significant-digit radix sort
+/// on `t - t_min`, two passes for a 28-day partition, several times faster
+/// than a comparison sort. Batches whose ids do not rise, or whose times
+/// span more than 2^33 seconds, take the comparison sort.
+fn sort_rows(rows: &mut Vec<Row>, scratch: &mut Vec<Row>, batch: &Batch) {
+    let span = batch.t_max.wrapping_sub(batch.t_min) as u64;
+    if batch.ids_fall || span >= 1 << 33 || rows.len() < 256 {
+        rows.sort_unstable_by_key(|r| (r.t, r.id));
+        return;
+    }
+    let bits = u64::BITS - span.leading_zeros();
+    let digits = 1usize << RADIX_BITS;
+    let mask = (digits - 1) as u64;
+    scratch.clear();
+    scratch.resize(rows.len(), Row::default());
+    let mut starts = vec![0usize; digits];
+    let mut shift = 0;
+    while shift < bits {
+        let digit = |r: &Row| ((r.t - batch.t_min) as u64 >> shift & mask) as usize;
+        starts.fill(0);
+        for r in rows.iter() {
+            starts[digit(r)] += 1;
+        }
+        let mut next = 0;
+        for s in starts.iter_mut() {
+            (*s, next) = (next, next + *s);
+        }
+        for r in rows.iter() {
+            let d = digit(r);
+            scratch[starts[d]] = *r;
+            starts[d] += 1;
+        }
+        std::mem::swap(rows, scratch);
+        shift += RADIX_BITS;
     }
 }
 
@@ -663,6 +720,49 @@ mod tests {
             seen += f.rows;
         }
         assert_eq!(seen, n);
+    }
+
+    /// The radix sort orders rows as the comparison sort does, for spans of
+    /// one to 33 bits, many equal times, and batches it leaves to the
+    /// comparison sort (falling ids, huge spans).
+    #[test]
+    fn rows_sort_by_time_then_id() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let cases: [(u32, usize, bool); 7] = [
+            (1, 5_000, false),
+            (11, 5_000, false),
+            (12, 70_000, false),
+            (22, 70_000, false),
+            (33, 20_000, false),
+            (40, 20_000, false),
+            (22, 20_000, true),
+        ];
+        for (span_bits, n, shuffled_ids) in cases {
+            let mut batch = Batch::default();
+            let mut spares = Spares {
+                data: Vec::new(),
+                rows: Vec::new(),
+                max: 0,
+            };
+            let base = -(1i64 << 35) + (next() % 1000) as i64;
+            for i in 0..n as u64 {
+                let t = base + (next() % (1u64 << span_bits)) as i64;
+                let id = if shuffled_ids { next() % 1000 } else { i * 3 };
+                batch.push(t, id, b"x\n", &mut spares);
+            }
+            let mut rows: Vec<Row> = batch.rows.iter().flatten().copied().collect();
+            let mut expected: Vec<(i64, u64)> = rows.iter().map(|r| (r.t, r.id)).collect();
+            expected.sort_unstable();
+            sort_rows(&mut rows, &mut Vec::new(), &batch);
+            let got: Vec<(i64, u64)> = rows.iter().map(|r| (r.t, r.id)).collect();
+            assert!(got == expected, "span 2^{span_bits}, {n} rows");
+        }
     }
 
     #[test]
