@@ -40,12 +40,12 @@ impl Identities {
             return id;
         }
         let id = Ident::try_from(self.names.len()).expect("more than 4 billion identities");
-        self.push(name.into(), id);
+        self.push(name, id);
         id
     }
 
     /// Restores one saved identity; `root` may be itself or an earlier one.
-    pub fn restore(&mut self, id: Ident, name: Box<str>, root: Ident) {
+    pub fn restore(&mut self, id: Ident, name: &str, root: Ident) {
         assert_eq!(
             id as usize,
             self.names.len(),
@@ -58,7 +58,7 @@ impl Identities {
         }
     }
 
-    fn push(&mut self, name: Box<str>, parent: Ident) {
+    fn push(&mut self, name: &str, parent: Ident) {
         let id = self.names.push(name);
         self.parent.push(parent);
         self.canon.push(id);
@@ -186,7 +186,7 @@ mod tests {
         let roots = g.roots();
         let mut h = Identities::default();
         for (i, &r) in roots.iter().enumerate() {
-            h.restore(i as Ident, g.name(i as Ident).into(), r);
+            h.restore(i as Ident, g.name(i as Ident), r);
         }
         assert_eq!(canon_name(&mut h, v[0]), "a");
         assert_eq!(canon_name(&mut h, v[2]), "5");

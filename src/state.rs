@@ -29,18 +29,17 @@ impl KeyTable {
             return i + 1;
         }
         self.touched.push(true);
-        self.strings.push(s.into()) + 1
+        self.strings.push(s) + 1
     }
 
     /// `(id, string)` of every key used since loaded.
     pub fn touched(&self) -> impl Iterator<Item = (u32, &str)> {
         self.strings
             .since(0)
-            .iter()
             .zip(&self.touched)
             .enumerate()
             .filter(|(_, (_, &t))| t)
-            .map(|(i, (s, _))| (i as u32 + 1, &**s))
+            .map(|(i, (s, _))| (i as u32 + 1, s))
     }
 
     fn untouch(&mut self) {
@@ -59,9 +58,8 @@ impl KeyTable {
     pub fn since(&self, from: usize) -> impl Iterator<Item = (u32, &str)> {
         self.strings
             .since(from)
-            .iter()
             .enumerate()
-            .map(move |(i, s)| ((from + i + 1) as u32, &**s))
+            .map(move |(i, s)| ((from + i + 1) as u32, s))
     }
 }
 
@@ -190,7 +188,7 @@ impl StateStore {
                     self.path.display()
                 );
             }
-            identities.restore(id as Ident, name.into(), root as Ident);
+            identities.restore(id as Ident, &name, root as Ident);
             stored.push(row.get::<_, i64>(3)? != 0);
             saved_roots.push(root as Ident);
         }
