@@ -156,16 +156,26 @@ impl Batch {
         self.rows.is_empty()
     }
 
-    fn push(&mut self, t: i64, id: u64, line: &[u8], spares: &mut Spares) {
+    /// Adds a row whose line `format` writes, at most `max_len` bytes long
+    /// (a longer one is still whole, in a block grown for it), straight
+    /// into the batch's last block; returns the line's length.
+    fn push(
+        &mut self,
+        t: i64,
+        id: u64,
+        max_len: usize,
+        spares: &mut Spares,
+        format: impl FnOnce(&mut Vec<u8>),
+    ) -> usize {
         if self.is_empty() {
             (self.t_min, self.t_max) = (t, t);
         }
         if self
             .data
             .last()
-            .is_none_or(|b| b.capacity() - b.len() < line.len())
+            .is_none_or(|b| b.capacity() - b.len() < max_len)
         {
-            self.data.push(spares.data_block(line.len()));
+            self.data.push(spares.data_block(max_len));
         }
         if self.rows.last().is_none_or(|r| r.len() == r.capacity()) {
             self.rows.push(spares.rows_block());
@@ -173,7 +183,7 @@ impl Batch {
         let block = self.data.len() - 1;
         let data = &mut self.data[block];
         let start = data.len();
-        data.extend_from_slice(line);
+        format(data);
         let row = Row {
             t,
             id,
@@ -188,7 +198,9 @@ impl Batch {
         self.t_max = self.t_max.max(t);
         self.ids_fall |= id < self.last_id;
         self.last_id = id;
-        self.bytes += line.len();
+        let len = data.len() - start;
+        self.bytes += len;
+        len
     }
 
     fn line(&self, row: &Row) -> &[u8] {
@@ -251,7 +263,6 @@ pub struct TsvWriter {
     batch_limit: usize,
     total_limit: usize,
     seq: u64,
-    line: Vec<u8>,
     last_time: (i64, [u8; 19]),
     /// Per slot: written batches are held on disk until the partition is
     /// released ([`Self::end_revision`]) or [`Self::finish`].
@@ -301,7 +312,6 @@ impl TsvWriter {
             batch_limit,
             total_limit,
             seq: 0,
-            line: Vec::with_capacity(1024),
             last_time: (0, datetime(0)),
             hold: vec![false; n],
             was_held: vec![false; n],
@@ -390,17 +400,16 @@ impl TsvWriter {
 
     pub fn event(&mut self, id: u64, t: i64, n: u32, user: u64) -> Result<Option<TsvFile>> {
         let ts = self.datetime(t);
-        let line = &mut self.line;
-        line.clear();
-        int(line, id);
-        line.push(b'\t');
-        line.extend_from_slice(&ts);
-        line.push(b'\t');
-        int(line, n as u64);
-        line.push(b'\t');
-        int(line, user);
-        line.push(b'\n');
-        self.push(Table::Events, t, id, &ts)
+        self.push(Table::Events, t, id, &ts, 3 * 20 + 19 + 4, |line| {
+            int(line, id);
+            line.push(b'\t');
+            line.extend_from_slice(&ts);
+            line.push(b'\t');
+            int(line, n as u64);
+            line.push(b'\t');
+            int(line, user);
+            line.push(b'\n');
+        })
     }
 
     pub fn property(
@@ -413,24 +422,24 @@ impl TsvWriter {
         event: Option<u64>,
     ) -> Result<Option<TsvFile>> {
         let ts = self.datetime(t);
-        let line = &mut self.line;
-        line.clear();
-        int(line, id);
-        line.push(b'\t');
-        line.extend_from_slice(&ts);
-        line.push(b'\t');
-        int(line, key as u64);
-        line.push(b'\t');
-        escape_into(line, value.as_bytes());
-        line.push(b'\t');
-        int(line, user);
-        line.push(b'\t');
-        match event {
-            Some(e) => int(line, e),
-            None => line.extend_from_slice(b"\\N"),
-        }
-        line.push(b'\n');
-        self.push(Table::Properties, t, id, &ts)
+        let max_len = 4 * 20 + 19 + 6 + 2 * value.len();
+        self.push(Table::Properties, t, id, &ts, max_len, |line| {
+            int(line, id);
+            line.push(b'\t');
+            line.extend_from_slice(&ts);
+            line.push(b'\t');
+            int(line, key as u64);
+            line.push(b'\t');
+            escape_into(line, value.as_bytes());
+            line.push(b'\t');
+            int(line, user);
+            line.push(b'\t');
+            match event {
+                Some(e) => int(line, e),
+                None => line.extend_from_slice(b"\\N"),
+            }
+            line.push(b'\n');
+        })
     }
 
     pub fn alias(
@@ -442,17 +451,17 @@ impl TsvWriter {
         applied: bool,
     ) -> Result<Option<TsvFile>> {
         let ts = self.datetime(t);
-        let line = &mut self.line;
-        line.clear();
-        int(line, id);
-        line.push(b'\t');
-        line.extend_from_slice(&ts);
-        line.push(b'\t');
-        escape_into(line, name1.as_bytes());
-        line.push(b'\t');
-        escape_into(line, name2.as_bytes());
-        line.extend_from_slice(if applied { b"\t1\n" } else { b"\t0\n" });
-        self.push(Table::Aliases, t, id, &ts)
+        let max_len = 20 + 19 + 6 + 2 * (name1.len() + name2.len());
+        self.push(Table::Aliases, t, id, &ts, max_len, |line| {
+            int(line, id);
+            line.push(b'\t');
+            line.extend_from_slice(&ts);
+            line.push(b'\t');
+            escape_into(line, name1.as_bytes());
+            line.push(b'\t');
+            escape_into(line, name2.as_bytes());
+            line.extend_from_slice(if applied { b"\t1\n" } else { b"\t0\n" });
+        })
     }
 
     /// [`datetime`], remembered for the next row: an event's properties
@@ -464,12 +473,19 @@ impl TsvWriter {
         self.last_time.1
     }
 
-    fn push(&mut self, table: Table, t: i64, id: u64, ts: &[u8; 19]) -> Result<Option<TsvFile>> {
+    fn push(
+        &mut self,
+        table: Table,
+        t: i64,
+        id: u64,
+        ts: &[u8; 19],
+        max_len: usize,
+        format: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Option<TsvFile>> {
         let slot = self.slot(table, ts);
         self.revision_rows[slot] += 1;
         let batch = &mut self.batches[slot];
-        batch.push(t, id, &self.line, &mut self.spares);
-        self.buffered += self.line.len();
+        self.buffered += batch.push(t, id, max_len, &mut self.spares, format);
         if batch.bytes >= self.batch_limit {
             return self.write_out(slot);
         }
@@ -830,7 +846,7 @@ mod tests {
             for i in 0..n as u64 {
                 let t = base + (next() % (1u64 << span_bits)) as i64;
                 let id = if shuffled_ids { next() % 1000 } else { i * 3 };
-                batch.push(t, id, b"x\n", &mut spares);
+                batch.push(t, id, 2, &mut spares, |l| l.extend_from_slice(b"x\n"));
             }
             let mut rows: Vec<Row> = batch.rows.iter().flatten().copied().collect();
             let mut expected: Vec<(i64, u64)> = rows.iter().map(|r| (r.t, r.id)).collect();
