@@ -201,11 +201,6 @@ fn write_rows(rows: &[Row], dir: &Path, map: &PartitionMap) -> u64 {
     let maps = [map.clone(), map.clone(), map.clone()];
     let mut w = TsvWriter::new(dir, maps, BATCH_BYTES, TOTAL_BYTES).expect("writer");
     let mut written = 0;
-    let mut count = |f: Option<kmdb::tsv::TsvFile>| {
-        if let Some(f) = f {
-            written += f.rows;
-        }
-    };
     for row in rows {
         let r = match row {
             Row::Event { id, t, n, user } => w.event(*id, *t, *n, *user),
@@ -224,7 +219,8 @@ fn write_rows(rows: &[Row], dir: &Path, map: &PartitionMap) -> u64 {
                 name2,
             } => w.alias(*id, *t, name1, name2, true),
         };
-        count(r.expect("write row"));
+        r.expect("write row");
+        written += w.take_ready().iter().map(|f| f.rows).sum::<u64>();
     }
     for f in w.finish().expect("finish") {
         written += f.rows;

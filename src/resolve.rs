@@ -243,25 +243,19 @@ impl<'a> Resolver<'a> {
                     None
                 }
                 Outcome::Rejected(reason) => Some(reason),
-                Outcome::Record(entry) => {
-                    self.record(line, entry.view(&parsed.texts), &mut files)?
-                }
+                Outcome::Record(entry) => self.record(line, entry.view(&parsed.texts))?,
             };
             if let Some(reason) = reject {
                 self.total.rejected[reason.index()] += 1;
                 self.rejects.write(chunk.revision, line, reason, raw)?;
             }
         }
+        files.extend(self.writer.take_ready());
         Ok(files)
     }
 
     /// Stores one record, or says why not.
-    fn record(
-        &mut self,
-        line: u64,
-        record: View<'_>,
-        files: &mut Vec<TsvFile>,
-    ) -> Result<Option<Reject>> {
+    fn record(&mut self, line: u64, record: View<'_>) -> Result<Option<Reject>> {
         let rev = self.revision;
         // Property ids count every property of every event and property set,
         // so that they do not move when filters change.
@@ -282,7 +276,7 @@ impl<'a> Resolver<'a> {
                 self.mark_stored(b);
                 let (n1, n2) = alias_names(identity, other);
                 let applied = !self.unapplied.contains(&(rev, line));
-                files.extend(self.writer.alias(row_id(rev, line), t, n1, n2, applied)?);
+                self.writer.alias(row_id(rev, line), t, n1, n2, applied)?;
                 self.total.aliases += 1;
             }
             View::Event {
@@ -302,8 +296,8 @@ impl<'a> Resolver<'a> {
                 let user = self.user_id(u);
                 let event_id = row_id(rev, line);
                 let n = self.snap.keys.id(name);
-                files.extend(self.writer.event(event_id, t, n, user)?);
-                self.properties(first_prop, t, user, Some(event_id), props, files)?;
+                self.writer.event(event_id, t, n, user)?;
+                self.properties(first_prop, t, user, Some(event_id), props)?;
                 self.total.events += 1;
             }
             View::PropertySet { identity, t, props } => {
@@ -312,7 +306,7 @@ impl<'a> Resolver<'a> {
                     return Ok(Some(Reject::IgnoredUser));
                 }
                 let user = self.user_id(u);
-                self.properties(first_prop, t, user, None, props, files)?;
+                self.properties(first_prop, t, user, None, props)?;
                 self.total.property_sets += 1;
             }
         }
@@ -326,7 +320,6 @@ impl<'a> Resolver<'a> {
         user: u64,
         event: Option<u64>,
         props: Props<'_>,
-        files: &mut Vec<TsvFile>,
     ) -> Result<()> {
         for (i, (key, value)) in props.iter().enumerate() {
             if self.filters.blacklisted_properties.contains(key) {
@@ -334,7 +327,7 @@ impl<'a> Resolver<'a> {
             }
             let k = self.snap.keys.id(key);
             let id = row_id(self.revision, first + i as u64);
-            files.extend(self.writer.property(id, t, k, value, user, event)?);
+            self.writer.property(id, t, k, value, user, event)?;
         }
         Ok(())
     }

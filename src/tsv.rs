@@ -273,6 +273,8 @@ pub struct TsvWriter {
     /// Per slot: rows of the current revision (see [`Self::end_revision`]).
     revision_rows: Vec<u64>,
     rows_written: u64,
+    /// Files written by the rows pushed since [`Self::take_ready`].
+    ready: Vec<TsvFile>,
 }
 
 /// Bytes written to a TSV file at a time.
@@ -318,6 +320,7 @@ impl TsvWriter {
             held: (0..n).map(|_| Vec::new()).collect(),
             revision_rows: vec![0; n],
             rows_written: 0,
+            ready: Vec::new(),
         })
     }
 
@@ -398,7 +401,7 @@ impl TsvWriter {
         unreachable!("slot out of range")
     }
 
-    pub fn event(&mut self, id: u64, t: i64, n: u32, user: u64) -> Result<Option<TsvFile>> {
+    pub fn event(&mut self, id: u64, t: i64, n: u32, user: u64) -> Result<()> {
         let ts = self.datetime(t);
         self.push(Table::Events, t, id, &ts, 3 * 20 + 19 + 4, |line| {
             int(line, id);
@@ -420,7 +423,7 @@ impl TsvWriter {
         value: &str,
         user: u64,
         event: Option<u64>,
-    ) -> Result<Option<TsvFile>> {
+    ) -> Result<()> {
         let ts = self.datetime(t);
         let max_len = 4 * 20 + 19 + 6 + 2 * value.len();
         self.push(Table::Properties, t, id, &ts, max_len, |line| {
@@ -449,7 +452,7 @@ impl TsvWriter {
         name1: &str,
         name2: &str,
         applied: bool,
-    ) -> Result<Option<TsvFile>> {
+    ) -> Result<()> {
         let ts = self.datetime(t);
         let max_len = 20 + 19 + 6 + 2 * (name1.len() + name2.len());
         self.push(Table::Aliases, t, id, &ts, max_len, |line| {
@@ -481,21 +484,29 @@ impl TsvWriter {
         ts: &[u8; 19],
         max_len: usize,
         format: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<Option<TsvFile>> {
+    ) -> Result<()> {
         let slot = self.slot(table, ts);
         self.revision_rows[slot] += 1;
         let batch = &mut self.batches[slot];
         self.buffered += batch.push(t, id, max_len, &mut self.spares, format);
-        if batch.bytes >= self.batch_limit {
-            return self.write_out(slot);
-        }
-        if self.buffered >= self.total_limit {
-            let largest = (0..self.batches.len())
+        let full = if batch.bytes >= self.batch_limit {
+            slot
+        } else if self.buffered >= self.total_limit {
+            (0..self.batches.len())
                 .max_by_key(|&i| self.batches[i].bytes)
-                .unwrap_or(slot);
-            return self.write_out(largest);
+                .unwrap_or(slot)
+        } else {
+            return Ok(());
+        };
+        if let Some(file) = self.write_out(full)? {
+            self.ready.push(file);
         }
-        Ok(None)
+        Ok(())
+    }
+
+    /// The files that rows pushed since the last call filled and wrote.
+    pub fn take_ready(&mut self) -> Vec<TsvFile> {
+        std::mem::take(&mut self.ready)
     }
 
     /// Writes a batch; returns it unless its slot is held.
@@ -792,7 +803,8 @@ mod tests {
             // Times out of order; long values so lines fill data blocks too.
             let t = 1_400_000_000 + (id * 7919 % 1000) as i64;
             let value = "v".repeat((id % 300) as usize);
-            files.extend(w.property(id, t, 1, &value, 1, Some(id)).unwrap());
+            w.property(id, t, 1, &value, 1, Some(id)).unwrap();
+            files.extend(w.take_ready());
         }
         files.extend(w.finish().unwrap());
         assert!(files.len() >= 3, "{} files", files.len());
@@ -873,7 +885,8 @@ mod tests {
             1_400_000_000,
         ];
         for (id, t) in ts.into_iter().enumerate() {
-            early.extend(w.event(id as u64 + 1, t, 1, 1).unwrap());
+            w.event(id as u64 + 1, t, 1, 1).unwrap();
+            early.extend(w.take_ready());
         }
         assert!(early.is_empty(), "held rows are not sent early");
         let files = w.finish().unwrap();
@@ -957,9 +970,10 @@ mod tests {
 
     /// `n` events from id `first` on, at `t`; returns the files sent.
     fn events(w: &mut TsvWriter, first: u64, n: u64, t: i64) -> Vec<TsvFile> {
-        (first..first + n)
-            .flat_map(|id| w.event(id, t, 1, 1).unwrap())
-            .collect()
+        for id in first..first + n {
+            w.event(id, t, 1, 1).unwrap();
+        }
+        w.take_ready()
     }
 
     fn names(files: &[TsvFile]) -> Vec<(&str, u64)> {
