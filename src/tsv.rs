@@ -58,7 +58,6 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&s[start..]);
 }
 
-/// Appends `n` in decimal (faster than `write!` on this hot path).
 /// The first two columns of every table, `id` and `t`, and their tabs.
 fn id_and_time(out: &mut Vec<u8>, id: u64, ts: &[u8; 19]) {
     int(out, id);
@@ -67,6 +66,14 @@ fn id_and_time(out: &mut Vec<u8>, id: u64, ts: &[u8; 19]) {
     out.push(b'\t');
 }
 
+// Bounds of a row's line: escaping at most doubles a text, hence the
+// `2 * len` terms next to these.
+/// Digits of the longest `u64`.
+const INT_DIGITS: usize = 20;
+/// Bytes of a datetime column.
+const TIME_BYTES: usize = 19;
+
+/// Appends `n` in decimal (faster than `write!` on this hot path).
 fn int(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
@@ -411,13 +418,20 @@ impl TsvWriter {
 
     pub fn event(&mut self, id: u64, t: i64, n: u32, user: u64) -> Result<()> {
         let ts = self.datetime(t);
-        self.push(Table::Events, t, id, &ts, 3 * 20 + 19 + 4, |line| {
-            id_and_time(line, id, &ts);
-            int(line, n as u64);
-            line.push(b'\t');
-            int(line, user);
-            line.push(b'\n');
-        })
+        self.push(
+            Table::Events,
+            t,
+            id,
+            &ts,
+            3 * INT_DIGITS + TIME_BYTES + 4,
+            |line| {
+                id_and_time(line, id, &ts);
+                int(line, n as u64);
+                line.push(b'\t');
+                int(line, user);
+                line.push(b'\n');
+            },
+        )
     }
 
     pub fn property(
@@ -430,7 +444,7 @@ impl TsvWriter {
         event: Option<u64>,
     ) -> Result<()> {
         let ts = self.datetime(t);
-        let max_len = 4 * 20 + 19 + 6 + 2 * value.len();
+        let max_len = 4 * INT_DIGITS + TIME_BYTES + 6 + 2 * value.len();
         self.push(Table::Properties, t, id, &ts, max_len, |line| {
             id_and_time(line, id, &ts);
             int(line, key as u64);
@@ -456,7 +470,7 @@ impl TsvWriter {
         applied: bool,
     ) -> Result<()> {
         let ts = self.datetime(t);
-        let max_len = 20 + 19 + 6 + 2 * (name1.len() + name2.len());
+        let max_len = INT_DIGITS + TIME_BYTES + 6 + 2 * (name1.len() + name2.len());
         self.push(Table::Aliases, t, id, &ts, max_len, |line| {
             id_and_time(line, id, &ts);
             escape_into(line, name1.as_bytes());
