@@ -3,14 +3,19 @@
 # and writes a dated section to benches/RESULTS.md (see its header for what
 # each figure means).
 #
-#   scripts/bench.sh [SIZE] [--note TEXT] [--no-criterion] [--keep]
+#   scripts/bench.sh [SIZE] [--note TEXT] [--no-criterion] [--no-straight] [--keep]
 #
 #   SIZE            export size for `kmdb generate` (default 2GB); exports
 #                   below 1GB are marked as smoke runs
 #   --note TEXT     a line added to the section (e.g. what changed)
 #   --no-criterion  skip `cargo bench` (the per-core parse/gzip/TSV figures)
+#   --no-straight   skip the straight loads (the floor with 1 and 2 sessions
+#                   straight into the partitions, kmdb import --no-staging):
+#                   they show what the staging tables gain, are never the
+#                   fastest, and take most of a run's time
 #   --keep          keep the bench databases and TSV files afterwards
-#   --runs N        time the import N times, report the median (default 3)
+#   --runs N        time the import and each staging-table floor N times,
+#                   alternately, and compare medians (default 3)
 #
 # Everything it writes lives in .bench/ at the repo root (the export is kept
 # there and reused by later runs of the same SIZE). It starts the private
@@ -29,10 +34,14 @@
 #                      through staging tables (bulk load) + EXCHANGE
 #                      PARTITION
 #   3b. straight:      kmdb import EXPORT --no-staging on a fresh database
-#   3c. again:         kmdb import EXPORT --keep-tsv on a fresh database, as
-#                      in 2, RUNS-1 more times: the import figure is the
-#                      median of the RUNS runs (one run varies by several
-#                      percent on a shared machine)
+#   3c. again:         RUNS-1 more rounds of: kmdb import EXPORT --keep-tsv
+#                      on a fresh database, as in 2, then the two staging-
+#                      table floors again. One run varies by several percent
+#                      (up to a fifth) on a shared machine, so the import
+#                      figure is the median of its RUNS runs, each floor the
+#                      median of its RUNS runs, taken in turn with the
+#                      imports so that a slow spell of the machine falls on
+#                      both; the database floor is the faster floor median
 #   4. criterion:      cargo bench --bench parse --bench tsv
 set -euo pipefail
 export LC_ALL=C
@@ -45,15 +54,17 @@ cd "$ROOT"
 SIZE="2GB"
 NOTE=""
 CRITERION=1
+STRAIGHT=1
 KEEP=0
 RUNS=3
 while [ $# -gt 0 ]; do
     case "$1" in
         --note) NOTE="${2:?--note needs a text}"; shift ;;
         --no-criterion) CRITERION=0 ;;
+        --no-straight) STRAIGHT=0 ;;
         --keep) KEEP=1 ;;
         --runs) RUNS="${2:?--runs needs a number}"; shift ;;
-        -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,41p' "$0"; exit 0 ;;
         -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
         *) SIZE="$1" ;;
     esac
@@ -86,6 +97,10 @@ calc() { awk "BEGIN { print $1 }"; }
 fmt0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
 fmt1() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
 fmt2() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
+# The median of the arguments (of an even count, the mean of the middle two).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# "1.0, 2.0, 3.0" of the arguments.
+list1() { local s; for s in "$@"; do fmt1 "$s"; echo; done | paste -sd, - | sed 's/,/, /g'; }
 # 1234567 -> 1,234,567
 commas() { printf '%s' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta'; }
 
@@ -255,7 +270,7 @@ PLAIN_FILES="$(field 'parsed ([0-9]+) file.*' "$PP")"
 INPUT_MB="$(calc "$INPUT_BYTES / 1e6")"
 
 # ---------------------------------------------------------------- 2. import
-step "2. kmdb import (fresh database $IMPORT_DB, --keep-tsv, 2 load sessions)"
+step "2. kmdb import (fresh database $IMPORT_DB, --keep-tsv)"
 fresh_db "$IMPORT_DB"
 quiesce
 # Plain progress lines (stderr is a pipe), each prefixed with the time.
@@ -382,12 +397,12 @@ statement_times() {
         }' "$1"
 }
 
-# floor_run MODE SESSIONS: prints the seconds; the log and the statement
-# times are left in $RUN/floor-MODE-N.{log,times}.
+# floor_run MODE SESSIONS ROUND: prints the seconds; the log and the
+# statement times are left in $RUN/floor-MODE-N-ROUND.{log,times}.
 floor_run() {
-    local mode="$1" n="$2" t0 t1 got log
-    log="$RUN/floor-$mode-$n.log"
-    export FLOOR_LOGS="$RUN/floor-$mode-$n"
+    local mode="$1" n="$2" round="$3" t0 t1 got log
+    log="$RUN/floor-$mode-$n-$round.log"
+    export FLOOR_LOGS="$RUN/floor-$mode-$n-$round"
     mkdir -p "$FLOOR_LOGS"
     fresh_db "$FLOOR_DB"
     quiesce
@@ -425,28 +440,30 @@ $got
 vs
 $IMPORT_COUNTS"
     [ "$(sums "$FLOOR_DB")" = "$IMPORT_SUMS" ] || die "the floor ($mode, $n) loaded other users or keys than the import"
-    statement_times "$log" >"$RUN/floor-$mode-$n.times"
-    say "session-seconds: $(cat "$RUN/floor-$mode-$n.times")"
+    statement_times "$log" >"$RUN/floor-$mode-$n-$round.times"
+    say "session-seconds: $(cat "$RUN/floor-$mode-$n-$round.times")"
     calc "$t1 - $t0"
 }
+# The staging-table floors, run again in each round of 3c.
+FLOOR_X2_RUNS=()
+FLOOR_X3_RUNS=()
+exchange_floors() { # ROUND
+    FLOOR_X2_RUNS+=("$(floor_run exchange 2 "$1")")
+    say "2 sessions, staging table + EXCHANGE PARTITION: $(fmt1 "${FLOOR_X2_RUNS[-1]}") s"
+    # A third session keeps both cores busy while another waits for its
+    # exchange or its pages (kmdb's --load-sessions default).
+    FLOOR_X3_RUNS+=("$(floor_run exchange 3 "$1")")
+    say "3 sessions, staging table + EXCHANGE PARTITION: $(fmt1 "${FLOOR_X3_RUNS[-1]}") s"
+}
 # MariaDB before 11.4 always validates the rows of an exchange (a scan).
-FLOOR_S1="$(floor_run straight 1)"
-say "1 session, straight into the partitions:      $(fmt1 "$FLOOR_S1") s"
-FLOOR_S2="$(floor_run straight 2)"
-say "2 sessions, straight into the partitions:     $(fmt1 "$FLOOR_S2") s"
-FLOOR_X2="$(floor_run exchange 2)"
-say "2 sessions, staging table + EXCHANGE PARTITION: $(fmt1 "$FLOOR_X2") s"
-# A third session keeps both cores busy while another waits for its
-# exchange or its pages (kmdb's --load-sessions default).
-FLOOR_X3="$(floor_run exchange 3)"
-say "3 sessions, staging table + EXCHANGE PARTITION: $(fmt1 "$FLOOR_X3") s"
-FLOOR_S="$(printf '%s\n' "$FLOOR_S1" "$FLOOR_S2" "$FLOOR_X2" "$FLOOR_X3" | sort -g | head -n 1)"
-case "$FLOOR_S" in
-    "$FLOOR_S1") FLOOR_HOW="1 session, straight" ;;
-    "$FLOOR_S2") FLOOR_HOW="2 sessions, straight" ;;
-    "$FLOOR_X2") FLOOR_HOW="2 sessions, exchange" ;;
-    *) FLOOR_HOW="3 sessions, exchange" ;;
-esac
+FLOOR_S1="" FLOOR_S2=""
+if [ "$STRAIGHT" = 1 ]; then
+    FLOOR_S1="$(floor_run straight 1 1)"
+    say "1 session, straight into the partitions:      $(fmt1 "$FLOOR_S1") s"
+    FLOOR_S2="$(floor_run straight 2 1)"
+    say "2 sessions, straight into the partitions:     $(fmt1 "$FLOOR_S2") s"
+fi
+exchange_floors 1
 
 # timed_import WHAT NAME [import flags...]: kmdb import on a fresh
 # $IMPORT_DB, state and work dir named NAME in $RUN; prints its wall time.
@@ -472,20 +489,35 @@ timed_import() {
 # ------------------------------------------------- 3b. import, straight loads
 # The same import with every file loaded straight into its partition: what
 # the staging tables gain (src/db/load.rs).
-step "3b. kmdb import --no-staging (fresh database $IMPORT_DB)"
-IMPORT_STRAIGHT_S="$(timed_import "kmdb import --no-staging" straight --no-staging)"
-say "wall $(fmt1 "$IMPORT_STRAIGHT_S") s"
+IMPORT_STRAIGHT_S=""
+if [ "$STRAIGHT" = 1 ]; then
+    step "3b. kmdb import --no-staging (fresh database $IMPORT_DB)"
+    IMPORT_STRAIGHT_S="$(timed_import "kmdb import --no-staging" straight --no-staging)"
+    say "wall $(fmt1 "$IMPORT_STRAIGHT_S") s"
+fi
 
 # ------------------------------------------------------- 3c. import, again
-# The same import as in 2, RUNS-1 more times; the figure is the median.
+# RUNS-1 more rounds of the import as in 2 and the staging-table floors;
+# the figures are the medians.
 for i in $(seq 2 "$RUNS"); do
-    step "3c. kmdb import again, run $i of $RUNS (fresh database $IMPORT_DB)"
+    step "3c. round $i of $RUNS: kmdb import again (fresh database $IMPORT_DB), then the floors"
     IMPORT_RUNS+=("$(timed_import "kmdb import (run $i)" again --keep-tsv)")
     say "wall $(fmt1 "${IMPORT_RUNS[-1]}") s"
+    exchange_floors "$i"
 done
-# The median (of an even count, the mean of the middle two).
-IMPORT_S="$(printf '%s\n' "${IMPORT_RUNS[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
-IMPORT_LIST="$(for s in "${IMPORT_RUNS[@]}"; do fmt1 "$s"; echo; done | paste -sd, - | sed 's/,/, /g')"
+IMPORT_S="$(median "${IMPORT_RUNS[@]}")"
+IMPORT_LIST="$(list1 "${IMPORT_RUNS[@]}")"
+FLOOR_X2="$(median "${FLOOR_X2_RUNS[@]}")"
+FLOOR_X3="$(median "${FLOOR_X3_RUNS[@]}")"
+# The database floor: the fastest way, by its median (a straight load, one
+# run, would count too, but is far behind).
+FLOOR_S="$(printf '%s\n' $FLOOR_S1 $FLOOR_S2 "$FLOOR_X2" "$FLOOR_X3" | sort -g | head -n 1)"
+case "$FLOOR_S" in
+    "$FLOOR_X3") FLOOR_HOW="3 sessions, exchange" ;;
+    "$FLOOR_X2") FLOOR_HOW="2 sessions, exchange" ;;
+    "$FLOOR_S2") FLOOR_HOW="2 sessions, straight" ;;
+    *) FLOOR_HOW="1 session, straight" ;;
+esac
 
 # ---------------------------------------------------------------- criterion
 declare -A CRIT=()
@@ -556,17 +588,19 @@ SECTION="$RUN/section.md"
     echo "| 1 | criterion \`tsv/format_rows\`, 1 core, MB/s of input | $(crit tsv/format_rows) | | |"
     echo "| 1 | criterion \`tsv/tsv_writer\` (30 partitions), 1 core, MB/s of input | $(crit tsv/tsv_writer) | | |"
     echo "| 1 | criterion \`tsv/tsv_writer_1_partition\`, 1 core, MB/s of input | $(crit tsv/tsv_writer_1_partition) | | |"
-    echo "| 2 | database floor, 1 session straight into the partitions | $(fmt1 "$FLOOR_S1") s | | |"
-    echo "| 2 | database floor, 2 sessions straight into the partitions | $(fmt1 "$FLOOR_S2") s | | |"
-    echo "| 2 | database floor, 2 sessions, staging table + EXCHANGE PARTITION | $(fmt1 "$FLOOR_X2") s | | |"
-    echo "| 2 | database floor, 3 sessions, staging table + EXCHANGE PARTITION | $(fmt1 "$FLOOR_X3") s | | |"
+    secs() { if [ -n "$1" ]; then echo "$(fmt1 "$1") s"; else echo "(not run: --no-straight)"; fi; }
+    runs() { if [ "$RUNS" -gt 1 ]; then echo ", median of $RUNS runs ($(list1 "$@") s)"; fi; }
+    echo "| 2 | database floor, 1 session straight into the partitions | $(secs "$FLOOR_S1") | | |"
+    echo "| 2 | database floor, 2 sessions straight into the partitions | $(secs "$FLOOR_S2") | | |"
+    echo "| 2 | database floor, 2 sessions, staging table + EXCHANGE PARTITION$(runs "${FLOOR_X2_RUNS[@]}") | $(fmt1 "$FLOOR_X2") s | | |"
+    echo "| 2 | database floor, 3 sessions, staging table + EXCHANGE PARTITION$(runs "${FLOOR_X3_RUNS[@]}") | $(fmt1 "$FLOOR_X3") s | | |"
     echo "| 2 | **database floor** (fastest: $FLOOR_HOW) | **$(fmt1 "$FLOOR_S") s** ($(commas "$(fmt0 "$(calc "$ROWS_TOTAL / $FLOOR_S")")") rows/s) | | |"
     if [ "$RUNS" -gt 1 ]; then
         echo "| 3 | **\`kmdb import\` wall time**, median of $RUNS runs ($IMPORT_LIST s) | **$(fmt1 "$IMPORT_S") s** | | |"
     else
         echo "| 3 | **\`kmdb import\` wall time** | **$(fmt1 "$IMPORT_S") s** | | |"
     fi
-    echo "| 3 | \`kmdb import --no-staging\` (every file straight into its partition) | $(fmt1 "$IMPORT_STRAIGHT_S") s | | |"
+    echo "| 3 | \`kmdb import --no-staging\` (every file straight into its partition) | $(secs "$IMPORT_STRAIGHT_S") | | |"
     echo "| 3 | import / database floor | $(fmt2 "$RATIO") × | ≤ 1.15 × | $(check "$RATIO" "<=" 1.15) |"
     echo "| 4 | peak RSS of the import (run 1) | $(fmt0 "$RSS_MB") MB | ≤ 1 GB for 2 GB | $(check "$RSS_MB" "<=" 1024) |"
     echo "| 5 | events/s end to end | $(commas "$(fmt0 "$EV_S")") | ≥ 100,000 | $(check "$EV_S" ">=" 100000) |"
@@ -579,11 +613,13 @@ SECTION="$RUN/section.md"
         echo "| 6 | rows/s loaded, first / last quarter | (no \`load:\` progress lines in the import's log) | | |"
     fi
     echo
-    echo "Session-seconds per statement in the floor runs (mariadb -vvv, summed over sessions):"
-    echo "1 straight: $(cat "$RUN/floor-straight-1.times");"
-    echo "2 straight: $(cat "$RUN/floor-straight-2.times");"
-    echo "2 exchange: $(cat "$RUN/floor-exchange-2.times");"
-    echo "3 exchange: $(cat "$RUN/floor-exchange-3.times")."
+    echo "Session-seconds per statement in the floor runs of the first round (mariadb -vvv, summed over sessions):"
+    if [ "$STRAIGHT" = 1 ]; then
+        echo "1 straight: $(cat "$RUN/floor-straight-1-1.times");"
+        echo "2 straight: $(cat "$RUN/floor-straight-2-1.times");"
+    fi
+    echo "2 exchange: $(cat "$RUN/floor-exchange-2-1.times");"
+    echo "3 exchange: $(cat "$RUN/floor-exchange-3-1.times")."
     echo
     echo "<details><summary>commands</summary>"
     echo
@@ -594,8 +630,8 @@ SECTION="$RUN/section.md"
     echo "kmdb parse PLAIN --jobs 1 -q   # PLAIN/revisions/: links to the export's .json files"
     echo "# DATABASE_URL=$(sed 's/:[^:@]*@/:***@/' <<<"$BASE_URL")/$IMPORT_DB, fresh: kmdb setup; kmdb partition ${PLAN[*]}"
     echo "/usr/bin/time -v kmdb import .bench/export-$SIZE --state STATE --work-dir WORK --keep-tsv 2>&1 | (time-stamp each line)"
-    echo "kmdb import .bench/export-$SIZE --state STATE2 --work-dir WORK2 --no-staging -q   # on a fresh database again"
-    [ "$RUNS" -gt 1 ] && echo "kmdb import .bench/export-$SIZE --state STATE3 --work-dir WORK3 --keep-tsv -q   # $((RUNS - 1)) more time(s), each on a fresh database"
+    [ "$STRAIGHT" = 1 ] && echo "kmdb import .bench/export-$SIZE --state STATE2 --work-dir WORK2 --no-staging -q   # on a fresh database again"
+    [ "$RUNS" -gt 1 ] && echo "kmdb import .bench/export-$SIZE --state STATE3 --work-dir WORK3 --keep-tsv -q   # $((RUNS - 1)) more time(s), each on a fresh database and followed by the exchange floors"
     echo "# floor: per (table, partition) sort -m -t\$'\\t' -k2,2 -k1,1n WORK/tsv/TABLE.PART.*.tsv; users and keys dumped from $IMPORT_DB;"
     echo "# then, for each way, on a fresh $FLOOR_DB (setup + partition), files largest first over N sessions:"
     echo "ls -S FLOOR/*.tsv | xargs -P N -n 1 (mariadb --local-infile=1 $FLOOR_DB -e \"SET time_zone = '+00:00'; SET NAMES utf8mb4; ...\")"
