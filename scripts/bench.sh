@@ -64,7 +64,7 @@ while [ $# -gt 0 ]; do
         --no-straight) STRAIGHT=0 ;;
         --keep) KEEP=1 ;;
         --runs) RUNS="${2:?--runs needs a number}"; shift ;;
-        -h | --help) sed -n '2,41p' "$0"; exit 0 ;;
+        -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
         -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
         *) SIZE="$1" ;;
     esac
