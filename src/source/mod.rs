@@ -115,9 +115,16 @@ fn line_ranges(body: &[u8], any: bool) -> impl Iterator<Item = Range<usize>> + '
     })
 }
 
+/// The UTF-8 byte order mark. KM does not write one, but a file saved by
+/// an editor may start with it: it marks the encoding and is not part of
+/// the first line (RFC 8259 lets a JSON reader ignore it), so it is
+/// skipped there. Anywhere else it is text, as the spec reads it.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// Cuts a revision file into chunks of about `chunk_size` bytes of whole
-/// lines and hands them to `each`, in order. `read` counts the file's bytes
-/// (compressed, for gzip) as they are consumed.
+/// lines and hands them to `each`, in order, without a leading byte order
+/// mark. `read` counts the file's bytes (compressed, for gzip) as they are
+/// consumed.
 pub fn for_each_chunk(
     file: &RevisionFile,
     chunk_size: usize,
@@ -145,7 +152,8 @@ pub fn for_each_chunk(
         // a page fault at a time as the parse gets there. Only a hint.
         map.advise(memmap2::Advice::WillNeed).ok();
         let map = Arc::new(map);
-        let mut start = 0;
+        let mut start = if map.starts_with(BOM) { BOM.len() } else { 0 };
+        read.fetch_add(start as u64, Ordering::Relaxed);
         while start < map.len() {
             let mut end = (start + chunk_size).min(map.len());
             if end < map.len() {
@@ -174,11 +182,15 @@ pub fn for_each_chunk(
     };
     let mut gz = MultiGzDecoder::new(counted);
     let mut carry: Vec<u8> = Vec::new();
+    let mut first = true;
     loop {
         let mut buf = std::mem::take(&mut carry);
         let filled = fill(&mut gz, &mut buf, chunk_size).with_context(|| {
             format!("reading {}: damaged or truncated gzip data", path.display())
         })?;
+        if std::mem::take(&mut first) && buf.starts_with(BOM) {
+            buf.drain(..BOM.len());
+        }
         if buf.is_empty() {
             return Ok(());
         }
@@ -413,6 +425,62 @@ mod tests {
         assert!(err.contains("4.json"), "{err}");
         let before = one_by_one.iter().filter(|c| c.0 < 4).count();
         assert!(out == one_by_one[..before], "{} chunks", out.len());
+    }
+
+    /// A byte order mark opening a file, plain or gzip, is not part of its
+    /// first line; one anywhere else is.
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"\xef\xbb\xbf{\"a\":1}\n\xef\xbb\xbf{\"b\":2}\n";
+        for (gzip, name) in [(false, "1.json"), (true, "2.json.gz")] {
+            let path = dir.path().join(name);
+            let mut f = File::create(&path).unwrap();
+            if gzip {
+                let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+                gz.write_all(text).unwrap();
+                gz.finish().unwrap();
+            } else {
+                f.write_all(text).unwrap();
+            }
+            let file = RevisionFile {
+                revision: 1,
+                size: std::fs::metadata(&path).unwrap().len(),
+                path,
+                gzip,
+            };
+            let read = AtomicU64::new(0);
+            let mut lines = Vec::new();
+            for_each_chunk(&file, 1 << 20, &read, |c| {
+                assert_eq!(c.first_line, 1);
+                lines.extend(c.lines().map(<[u8]>::to_vec));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(
+                lines,
+                [b"{\"a\":1}".to_vec(), b"\xef\xbb\xbf{\"b\":2}".to_vec()],
+                "{name}"
+            );
+            assert_eq!(read.into_inner(), file.size, "{name}: every byte counted");
+        }
+        // A file that is only the mark has no lines.
+        let path = dir.path().join("3.json");
+        std::fs::write(&path, BOM).unwrap();
+        let file = RevisionFile {
+            revision: 3,
+            size: 3,
+            path,
+            gzip: false,
+        };
+        let mut n = 0;
+        for_each_chunk(&file, 1 << 20, &AtomicU64::new(0), |c| {
+            n += c.line_count();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 0);
     }
 
     #[test]
