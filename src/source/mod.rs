@@ -363,36 +363,43 @@ mod tests {
         Chunk::new(1, 1, data.to_vec())
     }
 
+    /// Writes revision `revision` into `dir` (gzip-compressed if `gzip`).
+    fn revision_file(dir: &Path, revision: u64, gzip: bool, text: &[u8]) -> RevisionFile {
+        use std::io::Write;
+        let path = dir.join(format!("{revision}.json{}", if gzip { ".gz" } else { "" }));
+        let mut f = File::create(&path).unwrap();
+        if gzip {
+            let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+            gz.write_all(text).unwrap();
+            gz.finish().unwrap();
+        } else {
+            f.write_all(text).unwrap();
+        }
+        let size = std::fs::metadata(&path).unwrap().len();
+        RevisionFile {
+            revision,
+            path,
+            gzip,
+            size,
+        }
+    }
+
     /// Files read side by side come out as one reader gives them, in
     /// order; an error comes after the chunks of the files before it.
     #[test]
     fn files_read_ahead_come_out_in_order() {
-        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let mut files = Vec::new();
         for revision in 1..=7u64 {
             let text: String = (0..50)
                 .map(|i| format!("{{\"r\":{revision},\"i\":{i}}}\n"))
                 .collect();
-            let gzip = revision % 3 == 0;
-            let path = dir
-                .path()
-                .join(format!("{revision}.json{}", if gzip { ".gz" } else { "" }));
-            let mut f = File::create(&path).unwrap();
-            if gzip {
-                let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-                gz.write_all(text.as_bytes()).unwrap();
-                gz.finish().unwrap();
-            } else {
-                f.write_all(text.as_bytes()).unwrap();
-            }
-            let size = std::fs::metadata(&path).unwrap().len();
-            files.push(RevisionFile {
+            files.push(revision_file(
+                dir.path(),
                 revision,
-                path,
-                gzip,
-                size,
-            });
+                revision % 3 == 0,
+                text.as_bytes(),
+            ));
         }
         let read = AtomicU64::new(0);
         let chunks = |files: &[RevisionFile], ahead| {
@@ -431,25 +438,11 @@ mod tests {
     /// first line; one anywhere else is.
     #[test]
     fn a_leading_byte_order_mark_is_skipped() {
-        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let text = b"\xef\xbb\xbf{\"a\":1}\n\xef\xbb\xbf{\"b\":2}\n";
-        for (gzip, name) in [(false, "1.json"), (true, "2.json.gz")] {
-            let path = dir.path().join(name);
-            let mut f = File::create(&path).unwrap();
-            if gzip {
-                let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-                gz.write_all(text).unwrap();
-                gz.finish().unwrap();
-            } else {
-                f.write_all(text).unwrap();
-            }
-            let file = RevisionFile {
-                revision: 1,
-                size: std::fs::metadata(&path).unwrap().len(),
-                path,
-                gzip,
-            };
+        for (revision, gzip) in [(1, false), (2, true)] {
+            let file = revision_file(dir.path(), revision, gzip, text);
+            let name = file.path.display().to_string();
             let read = AtomicU64::new(0);
             let mut lines = Vec::new();
             for_each_chunk(&file, 1 << 20, &read, |c| {
@@ -466,14 +459,7 @@ mod tests {
             assert_eq!(read.into_inner(), file.size, "{name}: every byte counted");
         }
         // A file that is only the mark has no lines.
-        let path = dir.path().join("3.json");
-        std::fs::write(&path, BOM).unwrap();
-        let file = RevisionFile {
-            revision: 3,
-            size: 3,
-            path,
-            gzip: false,
-        };
+        let file = revision_file(dir.path(), 3, false, BOM);
         let mut n = 0;
         for_each_chunk(&file, 1 << 20, &AtomicU64::new(0), |c| {
             n += c.line_count();
