@@ -29,6 +29,8 @@ pub struct RevisionFile {
 }
 
 /// `N` of a file named `N.json` or `N.json.gz`, and whether it is gzip.
+/// An `N` too large for a `u64` is `u64::MAX`, so that
+/// [`check_revisions`] names the file instead of it being skipped.
 pub fn revision_of(name: &str) -> Option<(u64, bool)> {
     let (stem, gzip) = match name.strip_suffix(".json.gz") {
         Some(stem) => (stem, true),
@@ -37,7 +39,7 @@ pub fn revision_of(name: &str) -> Option<(u64, bool)> {
     if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some((stem.parse().ok()?, gzip))
+    Some((stem.parse().unwrap_or(u64::MAX), gzip))
 }
 
 /// A run of whole lines of one file.
@@ -321,9 +323,8 @@ impl<R: Read> Read for CountingReader<'_, R> {
 pub fn check_revisions(files: &[RevisionFile]) -> Result<()> {
     if let Some(f) = files.iter().find(|f| f.revision > MAX_REVISION) {
         bail!(
-            "{}: revision {} is above the largest kmdb supports ({MAX_REVISION})",
-            f.path.display(),
-            f.revision
+            "{}: the revision number is above the largest kmdb supports ({MAX_REVISION})",
+            f.path.display()
         );
     }
     Ok(())
@@ -356,6 +357,29 @@ mod tests {
             "1 .json",
         ] {
             assert_eq!(revision_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn revisions_too_large_for_the_ids_are_named() {
+        let file = |name: &str| {
+            let (revision, gzip) = revision_of(name).expect("a revision name");
+            RevisionFile {
+                revision,
+                path: PathBuf::from("export/revisions").join(name),
+                gzip,
+                size: 0,
+            }
+        };
+        assert!(check_revisions(&[file("1.json"), file("8388607.json.gz")]).is_ok());
+        for name in ["8388608.json", "99999999999999999999999.json.gz"] {
+            let err = check_revisions(&[file("1.json"), file(name)]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "export/revisions/{name}: the revision number is above the largest kmdb supports (8388607)"
+                )
+            );
         }
     }
 

@@ -1161,10 +1161,14 @@ mod tests {
             "1.JSON",
             "sub/1.json",
             "-1.json",
-            "99999999999999999999999.json",
         ] {
             assert_eq!(crate::source::revision_of(bad), None, "{bad}");
         }
+        // Named by check_revisions, not skipped.
+        assert_eq!(
+            crate::source::revision_of("99999999999999999999999.json"),
+            Some((u64::MAX, false))
+        );
         assert_eq!(range_start("bytes 100-199/200"), Some(100));
         assert_eq!(range_start("garbage"), None);
     }
