@@ -111,6 +111,15 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
     {
         progress.log(&summary);
     }
+    if !listed.ignored.is_empty() {
+        progress.warn(&format!(
+            "{} file(s) in {} look like revisions but are not named N.json or N.json.gz, \
+             and are not imported: {}",
+            listed.ignored.len(),
+            plan.source,
+            abbreviate(&listed.ignored)
+        ));
+    }
     let done: HashSet<u64> = state.imported_revisions()?.into_iter().collect();
     let listed_revisions: Vec<u64> = listed.files.iter().map(|f| f.revision).collect();
     let pending = |revision: u64| {
@@ -277,9 +286,9 @@ fn warn_out_of_order(
 }
 
 /// `1, 2, 3` or, for long lists, the first ten and a count.
-fn abbreviate(revisions: &[u64]) -> String {
-    let shown: Vec<String> = revisions.iter().take(10).map(u64::to_string).collect();
-    match revisions.len() {
+fn abbreviate<T: std::fmt::Display>(items: &[T]) -> String {
+    let shown: Vec<String> = items.iter().take(10).map(T::to_string).collect();
+    match items.len() {
         n if n > 10 => format!("{} and {} more", shown.join(", "), n - 10),
         _ => shown.join(", "),
     }
@@ -302,6 +311,8 @@ struct Listed {
     files: Vec<RevisionFile>,
     index_csv: Option<String>,
     status_csv: Option<String>,
+    /// Files that look like revisions but are not ([`source::near_miss`]).
+    ignored: Vec<String>,
     remote: Option<s3::Listing>,
     client: Option<s3::S3Source>,
 }
@@ -318,6 +329,7 @@ fn list_source(plan: &ImportPlan) -> Result<Listed> {
                 files: export.files,
                 index_csv: export.index_csv,
                 status_csv: export.status_csv,
+                ignored: export.ignored,
                 remote: None,
                 client: None,
             })
@@ -341,6 +353,7 @@ fn list_source(plan: &ImportPlan) -> Result<Listed> {
                 files,
                 index_csv: listing.index_csv.clone(),
                 status_csv: listing.status_csv.clone(),
+                ignored: listing.ignored.clone(),
                 remote: Some(listing),
                 client: Some(client),
             })

@@ -478,6 +478,34 @@ fn flush_without_yes_refuses() {
 /// revision that fills it later is imported, with a warning that its aliases
 /// come after those of the newer revisions.
 #[test]
+fn files_that_look_like_revisions_but_are_not_are_named() {
+    let s = Scratch::new();
+    let db = setup_db("err_near_miss", &s);
+    let line = |p: &str| format!(r#"{{"_n":"visit","_p":"{p}","_t":1400000000}}"#);
+    let (a, b) = (line("a"), line("b"));
+    let root = write_export(&s, &[(1, vec![&a]), (2, vec![&b])]);
+    for name in ["3.JSON", "4.json.bz2", "5.jsonl", "index.json.bak"] {
+        std::fs::write(root.join("revisions").join(name), format!("{a}\n")).unwrap();
+    }
+    let out = shared(|| {
+        Kmdb::new(Some(&db), s.path())
+            .args(["import", "-q"])
+            .arg_path(&root)
+            .output()
+    });
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "warning: 3 file(s) in {} look like revisions but are not named N.json or \
+             N.json.gz, and are not imported: 3.JSON, 4.json.bz2, 5.jsonl",
+            root.display()
+        )
+    );
+    assert_eq!(db.count("events"), 2);
+}
+
+#[test]
 fn missing_and_late_revisions_are_warned_about() {
     let s = Scratch::new();
     let db = setup_db("err_revision_gap", &s);

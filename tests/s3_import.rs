@@ -385,6 +385,45 @@ fn twelve_hundred_revisions_across_listing_pages() {
 }
 
 #[test]
+fn objects_that_look_like_revisions_but_are_not_are_named() {
+    let Some(ep) = endpoint("objects_that_look_like_revisions_but_are_not_are_named") else {
+        return;
+    };
+    let line = br#"{"_n":"visit","_p":"a","_t":1400000000}
+"#;
+    let admin = Admin::new(&ep);
+    let bucket = admin.bucket("nearmiss");
+    let objects: Vec<(String, Vec<u8>)> = ["1.json", "2.JSON", "3.json.bz2", "sub/4.json"]
+        .iter()
+        .map(|name| (format!("revisions/{name}"), line.to_vec()))
+        .collect();
+    admin.put_all(&bucket, &objects);
+
+    let s = Scratch::new();
+    let db = prepared_db("s3i_near_miss", &s);
+    let out = kmdb(Some(&db), s.path())
+        .args([
+            "import",
+            "-q",
+            &format!("s3://{bucket}"),
+            "--endpoint-url",
+            &ep,
+        ])
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("warning: 2 file(s) in s3://{bucket}"))
+            && stderr.ends_with(
+                " look like revisions but are not named N.json or N.json.gz, \
+                 and are not imported: 2.JSON, 3.json.bz2\n"
+            ),
+        "{stderr}"
+    );
+    assert_eq!(db.count("events"), 1);
+}
+
+#[test]
 fn a_second_run_imports_only_new_revisions() {
     let Some(ep) = endpoint("a_second_run_imports_only_new_revisions") else {
         return;

@@ -5,13 +5,16 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::{revision_of, revisions_dir, RevisionFile};
+use super::{near_miss, revision_of, revisions_dir, RevisionFile};
 
 /// A listed local export.
 pub struct LocalExport {
     pub files: Vec<RevisionFile>,
     pub index_csv: Option<String>,
     pub status_csv: Option<String>,
+    /// Names of the files that look like revisions but are not
+    /// ([`near_miss`]), sorted: not imported.
+    pub ignored: Vec<String>,
 }
 
 /// Lists the revision files of `dir` in numeric order.
@@ -24,12 +27,17 @@ pub fn list(dir: &Path) -> Result<LocalExport> {
     }
     let revs = revisions_dir(dir);
     let mut files = Vec::new();
+    let mut ignored = Vec::new();
     let entries =
         std::fs::read_dir(&revs).with_context(|| format!("listing {}", revs.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("listing {}", revs.display()))?;
         let name = entry.file_name();
         let Some((revision, gzip)) = name.to_str().and_then(revision_of) else {
+            let name = name.to_string_lossy();
+            if near_miss(&name) {
+                ignored.push(name.into_owned());
+            }
             continue;
         };
         // Follows symlinks; a revision name that is not a readable file is
@@ -67,9 +75,11 @@ pub fn list(dir: &Path) -> Result<LocalExport> {
     }
     super::check_revisions(&files)?;
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    ignored.sort();
     Ok(LocalExport {
         files,
         index_csv: read("index.csv"),
         status_csv: read("status.csv"),
+        ignored,
     })
 }

@@ -42,6 +42,16 @@ pub fn revision_of(name: &str) -> Option<(u64, bool)> {
     Some((stem.parse().unwrap_or(u64::MAX), gzip))
 }
 
+/// True for a name that looks meant as a revision file but is not one
+/// (`1.JSON`, `1.jsonl`, `2.json.bz2`, `3.json.gz.part`): such files are
+/// not imported, and the import says so rather than leave them out silently.
+pub fn near_miss(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_digit())
+        && !name.contains('/')
+        && name.to_ascii_lowercase().contains(".json")
+        && revision_of(name).is_none()
+}
+
 /// A run of whole lines of one file.
 pub struct Chunk {
     pub revision: u64,
@@ -357,6 +367,30 @@ mod tests {
             "1 .json",
         ] {
             assert_eq!(revision_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn near_misses() {
+        for name in [
+            "1.JSON",
+            "1.jsonl",
+            "2.json.bz2",
+            "3.json.gz.part",
+            "4.Json.gz",
+        ] {
+            assert!(near_miss(name), "{name}");
+        }
+        for name in [
+            "1.json",
+            "1.json.gz",
+            "index.csv",
+            "status.csv",
+            "README",
+            "x1.json",
+            "1/2.json",
+        ] {
+            assert!(!near_miss(name), "{name}");
         }
     }
 

@@ -135,6 +135,9 @@ pub struct Listing {
     pub files: Vec<RemoteFile>,
     pub index_csv: Option<String>,
     pub status_csv: Option<String>,
+    /// Names under `revisions/` that look like revisions but are not
+    /// ([`crate::source::near_miss`]), sorted: not imported.
+    pub ignored: Vec<String>,
 }
 
 /// A revision file complete on local disk.
@@ -251,14 +254,16 @@ impl S3Source {
             .into_paginator()
             .send();
         let mut files = Vec::new();
+        let mut ignored = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| anyhow!("listing {}: {}", self.url, self.explain(&e)))?;
             for obj in page.contents() {
                 let Some(key) = obj.key() else { continue };
-                let Some((revision, gzip)) = key
-                    .strip_prefix(dir.as_str())
-                    .and_then(crate::source::revision_of)
-                else {
+                let name = key.strip_prefix(dir.as_str()).unwrap_or(key);
+                let Some((revision, gzip)) = crate::source::revision_of(name) else {
+                    if crate::source::near_miss(name) {
+                        ignored.push(name.to_string());
+                    }
                     continue;
                 };
                 files.push(RemoteFile {
@@ -279,10 +284,12 @@ impl S3Source {
             self.read_optional(format!("{}index.csv", self.url.prefix)),
             self.read_optional(format!("{}status.csv", self.url.prefix)),
         );
+        ignored.sort();
         Ok(Listing {
             files,
             index_csv,
             status_csv,
+            ignored,
         })
     }
 
