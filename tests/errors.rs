@@ -477,25 +477,34 @@ fn flush_without_yes_refuses() {
 /// A hole in the revision numbers is named but does not stop the import; a
 /// revision that fills it later is imported, with a warning that its aliases
 /// come after those of the newer revisions.
+/// A line of one `visit` event of `p`.
+fn visit(p: &str) -> String {
+    format!(r#"{{"_n":"visit","_p":"{p}","_t":1400000000}}"#)
+}
+
+/// `kmdb import -q root`, which must succeed; its standard error.
+fn import_warnings(db: &TestDb, s: &Scratch, root: &Path) -> String {
+    let out = shared(|| {
+        Kmdb::new(Some(db), s.path())
+            .args(["import", "-q"])
+            .arg_path(root)
+            .output()
+    });
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn files_that_look_like_revisions_but_are_not_are_named() {
     let s = Scratch::new();
     let db = setup_db("err_near_miss", &s);
-    let line = |p: &str| format!(r#"{{"_n":"visit","_p":"{p}","_t":1400000000}}"#);
-    let (a, b) = (line("a"), line("b"));
+    let (a, b) = (visit("a"), visit("b"));
     let root = write_export(&s, &[(1, vec![&a]), (2, vec![&b])]);
     for name in ["3.JSON", "4.json.bz2", "5.jsonl", "index.json.bak"] {
         std::fs::write(root.join("revisions").join(name), format!("{a}\n")).unwrap();
     }
-    let out = shared(|| {
-        Kmdb::new(Some(&db), s.path())
-            .args(["import", "-q"])
-            .arg_path(&root)
-            .output()
-    });
-    assert!(out.status.success(), "{out:?}");
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
+        import_warnings(&db, &s, &root).trim(),
         format!(
             "warning: 3 file(s) in {} look like revisions but are not named N.json or \
              N.json.gz, and are not imported: 3.JSON, 4.json.bz2, 5.jsonl",
@@ -509,19 +518,9 @@ fn files_that_look_like_revisions_but_are_not_are_named() {
 fn missing_and_late_revisions_are_warned_about() {
     let s = Scratch::new();
     let db = setup_db("err_revision_gap", &s);
-    let line = |p: &str| format!(r#"{{"_n":"visit","_p":"{p}","_t":1400000000}}"#);
-    let (a, b, c, d) = (line("a"), line("b"), line("c"), line("d"));
+    let (a, b, c, d) = (visit("a"), visit("b"), visit("c"), visit("d"));
     let root = write_export(&s, &[(1, vec![&a]), (2, vec![&b]), (4, vec![&d])]);
-    let run = || {
-        let out = shared(|| {
-            Kmdb::new(Some(&db), s.path())
-                .args(["import", "-q"])
-                .arg_path(&root)
-                .output()
-        });
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let run = || import_warnings(&db, &s, &root);
     let err = run();
     assert_eq!(
         err.trim(),
