@@ -12,8 +12,8 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
-pub const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
-pub const REALDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/realdata/km-bgh");
+pub const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/conformance");
+pub const REALDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/realdata/km-bgh");
 
 /// The reasons of rejected lines, as `kmdb import` lists them in its accounting.
 pub const REASONS: [&str; 8] = [
