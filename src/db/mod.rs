@@ -2,6 +2,7 @@
 //! schema, partitions and `LOAD DATA`. The only module that talks SQL.
 
 pub mod load;
+pub mod postgres;
 pub mod schema;
 
 use std::fmt;
