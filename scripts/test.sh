@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: starts (installing if needed) the private MariaDB and the
-# local S3 server, points the tests at them, runs `cargo test "$@"`,
-# and stops the services it started, whether the tests pass or fail.
+# Runs every test: starts (installing if needed) the private MariaDB, the
+# private PostgreSQL and the local S3 server, points the tests at them, runs
+# `cargo test "$@"`, and stops the services it started, whether the tests
+# pass or fail.
 #
 #   scripts/test.sh                          # all tests
 #   scripts/test.sh --all-targets -- --test-threads=2
@@ -26,7 +27,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for s in dev-db s3-server; do
+for s in dev-db pg-db s3-server; do
     "scripts/$s.sh" status >/dev/null || started+=("$s")
     "scripts/$s.sh" start >/dev/null
 done
@@ -34,6 +35,8 @@ done
 DATABASE_URL="$(scripts/dev-db.sh url)"
 export DATABASE_URL
 export KMDB_TEST_DATABASE_URL="$DATABASE_URL"
+KMDB_TEST_PG_URL="$(scripts/pg-db.sh url)"
+export KMDB_TEST_PG_URL
 KMDB_TEST_S3_ENDPOINT="$(scripts/s3-server.sh url)"
 export KMDB_TEST_S3_ENDPOINT
 # moto accepts any credentials; the AWS SDK just needs some to sign with.
