@@ -30,6 +30,21 @@ fn with_database(base: &str, db: &str) -> String {
     format!("{head}/{db}")
 }
 
+/// Drops `name`, retrying while an autovacuum worker is in it: a user who
+/// is not a superuser cannot end that worker (PostgreSQL 15 refuses with
+/// "must be a member of the role whose process is being terminated").
+fn drop_database(admin: &mut Client, name: &str) {
+    // One statement: DROP DATABASE refuses a multi-statement string.
+    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    for _ in 0..60 {
+        if admin.batch_execute(&sql).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    admin.batch_execute(&sql).unwrap();
+}
+
 /// A database of its own for one test, dropped at the end.
 struct TestDb {
     name: String,
@@ -40,10 +55,7 @@ impl TestDb {
     fn new(test: &str) -> TestDb {
         let name = format!("kmdb_t_pg_{test}");
         let mut admin = Client::connect(&base_url(), NoTls).expect("connect to the test server");
-        // One statement each: DROP DATABASE refuses a multi-statement string.
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .unwrap();
+        drop_database(&mut admin, &name);
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
@@ -77,11 +89,10 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        // At once, or by the next run of the test.
         if let Ok(mut admin) = Client::connect(&base_url(), NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            let _ = admin.batch_execute(&sql);
         }
     }
 }
