@@ -299,7 +299,7 @@ impl Write for Sink {
 
 /// `2014-05-13 16:53 GMT`, as KM's CSV files write dates.
 fn km_date(t: i64) -> String {
-    let ts = crate::tsv::datetime(t.clamp(0, crate::record::MAX_UNIX_SECONDS));
+    let ts = crate::dates::datetime(t.clamp(0, crate::record::MAX_UNIX_SECONDS));
     format!("{} GMT", String::from_utf8_lossy(&ts[..16]))
 }
 

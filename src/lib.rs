@@ -6,8 +6,10 @@
 
 pub mod cli;
 mod commands;
+pub mod dates;
 pub mod db;
 pub mod decode;
+pub mod filters;
 pub mod generate;
 pub mod identity;
 pub mod intern;
@@ -19,6 +21,7 @@ pub mod report;
 pub mod resolve;
 pub mod source;
 pub mod state;
+pub mod table;
 pub mod tsv;
 
 use anyhow::Result;

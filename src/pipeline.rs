@@ -366,7 +366,7 @@ fn load_files_of(
     ctx: Ctx<'_>,
     conn: &mut Conn,
     state: &mut StateStore,
-    filters: &schema::Filters,
+    filters: &crate::filters::Filters,
     files: &[RevisionFile],
 ) -> Result<ImportResult> {
     let Ctx {

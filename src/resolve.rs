@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{bail, Result};
 
-use crate::db::schema::Filters;
+use crate::filters::Filters;
 use crate::decode::{decode_line, Decoded};
 use crate::identity::{Ident, Identities};
 use crate::record::{

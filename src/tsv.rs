@@ -8,36 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::dates::datetime;
 use crate::partition::PartitionMap;
-
-/// The partitioned tables rows are loaded into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Table {
-    Events,
-    Properties,
-    Aliases,
-}
-
-impl Table {
-    pub const ALL: [Table; 3] = [Table::Events, Table::Properties, Table::Aliases];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Events => "events",
-            Table::Properties => "properties",
-            Table::Aliases => "aliases",
-        }
-    }
-
-    /// Column list of the TSV files, in order.
-    pub fn columns(self) -> &'static str {
-        match self {
-            Table::Events => "id, t, n, user_id",
-            Table::Properties => "id, t, `key`, value, user_id, event_id",
-            Table::Aliases => "id, t, name1, name2, applied",
-        }
-    }
-}
+pub use crate::table::Table;
 
 /// Appends `s` escaped for `LOAD DATA ... FIELDS ESCAPED BY '\\'`.
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
@@ -76,44 +49,6 @@ const TIME_BYTES: usize = 19;
 /// Appends `n` in decimal (faster than `write!` on this hot path).
 fn int(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
-/// Unix seconds (0..=9999-12-31) as `YYYY-MM-DD HH:MM:SS` in UTC.
-pub fn datetime(secs: i64) -> [u8; 19] {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss) = (rem / 3600, rem / 60 % 60, rem % 60);
-    let mut out = *b"0000-00-00 00:00:00";
-    let mut put = |at: usize, v: i64, width: usize| {
-        let mut v = v;
-        for i in (0..width).rev() {
-            out[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, y, 4);
-    put(5, m, 2);
-    put(8, d, 2);
-    put(11, hh, 2);
-    put(14, mm, 2);
-    put(17, ss, 2);
-    out
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// A finished TSV file, ready for `LOAD DATA`.

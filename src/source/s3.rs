@@ -1057,17 +1057,7 @@ fn split_csv_line(line: &str) -> Vec<String> {
 
 /// `YYYY-MM-DD` (UTC) of a Unix timestamp in seconds.
 fn unix_date(secs: u64) -> String {
-    // Howard Hinnant's civil_from_days.
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    crate::dates::Day::of(secs.min(i64::MAX as u64) as i64).to_string()
 }
 
 #[cfg(test)]
