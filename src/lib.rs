@@ -19,10 +19,10 @@ pub mod progress;
 pub mod record;
 pub mod report;
 pub mod resolve;
+pub mod rows;
 pub mod source;
 pub mod state;
 pub mod table;
-pub mod tsv;
 
 use anyhow::Result;
 

@@ -21,9 +21,10 @@ use crate::identity::Ident;
 use crate::progress::{Bar, Mode, Progress};
 use crate::report::{Accounting, RejectsFile};
 use crate::resolve::{self, parse_chunk, Catchup, Resolver};
+use crate::rows::{key_line, user_line, TsvFile, TsvWriter};
 use crate::source::{self, s3, Arrivals, Chunk, RevisionFile};
 use crate::state::{Snapshot, StateStore};
-use crate::tsv::{escape_into, Table, TsvFile, TsvWriter};
+use crate::table::Table;
 
 /// Everything an import needs, validated.
 #[derive(Debug, Clone)]
@@ -495,8 +496,9 @@ fn load_files_of(
                 if failed.load(Ordering::SeqCst) {
                     bail!(STOPPED);
                 }
-                let files = resolver.consume(chunk)?;
-                load_bar.set_length(resolver.writer.rows_written());
+                resolver.consume(chunk)?;
+                let files = resolver.sink.take_ready();
+                load_bar.set_length(resolver.sink.rows_written());
                 let lines = resolver.total.lines;
                 let secs = pass2_started.elapsed().as_secs_f64().max(1e-3);
                 bar.set_message(format!("{lines} lines ({:.0}/s)", lines as f64 / secs));
@@ -504,8 +506,8 @@ fn load_files_of(
             },
         );
         let finished = parsed.and_then(|_| {
-            let files = resolver.writer.finish()?;
-            load_bar.set_length(resolver.writer.rows_written());
+            let files = resolver.sink.finish()?;
+            load_bar.set_length(resolver.sink.rows_written());
             // The users rows are final once every line is read: they load
             // alongside the last partitions, in their place by size.
             let mut jobs: Vec<Job> = files.into_iter().map(Job::File).collect();
@@ -956,9 +958,7 @@ fn load_keys(
 ) -> Result<()> {
     let mut rows = Vec::new();
     for (id, s) in snap.keys.touched() {
-        rows.extend_from_slice(format!("{id}\t").as_bytes());
-        escape_into(&mut rows, s.as_bytes());
-        rows.push(b'\n');
+        key_line(&mut rows, id, s);
     }
     load_rows(conn, allow, plan, "keys", "id, string", &rows)
 }
@@ -1000,13 +1000,8 @@ fn write_users(plan: &ImportPlan, snap: &mut Snapshot, before: &[Ident]) -> Resu
             continue;
         }
         count += 1;
-        rows.extend_from_slice(format!("{}\t", i + 1).as_bytes());
-        escape_into(&mut rows, snap.identities.name(id).as_bytes());
-        if canon == id {
-            rows.extend_from_slice(b"\t\\N\n");
-        } else {
-            rows.extend_from_slice(format!("\t{}\n", canon as u64 + 1).as_bytes());
-        }
+        let alias_of = (canon != id).then_some(canon as u64 + 1);
+        user_line(&mut rows, i as u64 + 1, snap.identities.name(id), alias_of);
     }
     if rows.is_empty() {
         return Ok(None);

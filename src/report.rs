@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::record::Reject;
-use crate::tsv::escape_into;
+use crate::rows::escape_into;
 
 /// What became of every line of an import.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -7,17 +7,17 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{bail, Result};
 
-use crate::filters::Filters;
 use crate::decode::{decode_line, Decoded};
+use crate::filters::Filters;
 use crate::identity::{Ident, Identities};
 use crate::record::{
     classify_full, classify_into, classify_plain, is_numeric, Entry, Props, Record, Reject, Texts,
     View,
 };
 use crate::report::{Accounting, RejectsFile};
+use crate::rows::RowSink;
 use crate::source::Chunk;
 use crate::state::Snapshot;
-use crate::tsv::{TsvFile, TsvWriter};
 
 /// What one line turned out to be, before filters: a [`Record`] with texts
 /// of its own, or an [`Entry`] of a chunk's shared [`Texts`].
@@ -174,8 +174,8 @@ pub fn row_id(revision: u64, n: u64) -> u64 {
     (revision << 40) | n
 }
 
-/// Turns parsed chunks into TSV rows and rejects.
-pub struct Resolver<'a> {
+/// Turns parsed chunks into rows (handed to a [`RowSink`]) and rejects.
+pub struct Resolver<'a, S> {
     pub snap: &'a mut Snapshot,
     pub filters: &'a Filters,
     ignored_roots: HashSet<Ident>,
@@ -184,7 +184,7 @@ pub struct Resolver<'a> {
     /// Identities known before this pass: later ones are singletons.
     known: usize,
     unapplied: HashSet<(u64, u64)>,
-    pub writer: TsvWriter,
+    pub sink: S,
     pub rejects: RejectsFile,
     pub total: Accounting,
     /// Lines per revision, for the state store.
@@ -193,14 +193,14 @@ pub struct Resolver<'a> {
     prop_seq: u64,
 }
 
-impl<'a> Resolver<'a> {
+impl<'a, S: RowSink> Resolver<'a, S> {
     pub fn new(
         snap: &'a mut Snapshot,
         filters: &'a Filters,
         unapplied: HashSet<(u64, u64)>,
-        writer: TsvWriter,
+        sink: S,
         rejects: RejectsFile,
-    ) -> Resolver<'a> {
+    ) -> Resolver<'a, S> {
         let ignored_roots = ignored_roots(&mut snap.identities, filters);
         let known = snap.identities.len();
         Resolver {
@@ -210,7 +210,7 @@ impl<'a> Resolver<'a> {
             ignored_names: filters.ignored_users.iter().map(String::as_str).collect(),
             known,
             unapplied,
-            writer,
+            sink,
             rejects,
             total: Accounting::default(),
             revisions: Vec::new(),
@@ -219,13 +219,12 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Resolves one chunk; returns the TSV files that filled up meanwhile.
-    pub fn consume(&mut self, parsed: ParsedChunk) -> Result<Vec<TsvFile>> {
+    /// Resolves one chunk.
+    pub fn consume(&mut self, parsed: ParsedChunk) -> Result<()> {
         let chunk = &parsed.chunk;
-        let mut files = Vec::new();
         if chunk.revision != self.revision {
             if self.revision != u64::MAX {
-                files.extend(self.writer.end_revision()?);
+                self.sink.end_revision()?;
             }
             self.revision = chunk.revision;
             self.prop_seq = 0;
@@ -250,8 +249,7 @@ impl<'a> Resolver<'a> {
                 self.rejects.write(chunk.revision, line, reason, raw)?;
             }
         }
-        files.extend(self.writer.take_ready());
-        Ok(files)
+        Ok(())
     }
 
     /// Stores one record, or says why not.
@@ -276,7 +274,7 @@ impl<'a> Resolver<'a> {
                 self.mark_stored(b);
                 let (n1, n2) = alias_names(identity, other);
                 let applied = !self.unapplied.contains(&(rev, line));
-                self.writer.alias(row_id(rev, line), t, n1, n2, applied)?;
+                self.sink.alias(row_id(rev, line), t, n1, n2, applied)?;
                 self.total.aliases += 1;
             }
             View::Event {
@@ -296,7 +294,7 @@ impl<'a> Resolver<'a> {
                 let user = self.user_id(u);
                 let event_id = row_id(rev, line);
                 let n = self.snap.keys.id(name);
-                self.writer.event(event_id, t, n, user)?;
+                self.sink.event(event_id, t, n, user)?;
                 self.properties(first_prop, t, user, Some(event_id), props)?;
                 self.total.events += 1;
             }
@@ -327,7 +325,7 @@ impl<'a> Resolver<'a> {
             }
             let k = self.snap.keys.id(key);
             let id = row_id(self.revision, first + i as u64);
-            self.writer.property(id, t, k, value, user, event)?;
+            self.sink.property(id, t, k, value, user, event)?;
         }
         Ok(())
     }

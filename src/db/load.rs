@@ -11,7 +11,8 @@ use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler};
 
-use crate::tsv::{Table, TsvFile};
+use crate::rows::TsvFile;
+use crate::table::Table;
 
 /// The files this process wrote and may hand to the server. A server that
 /// asks for any other path (a `LOAD DATA LOCAL` request is the server's to
@@ -61,7 +62,7 @@ pub(super) fn handler(allow: Arc<InfileAllowlist>) -> LocalInfileHandler {
             ));
         };
         if parts.len() > 1 {
-            crate::tsv::merge_runs(&parts, out)?;
+            crate::rows::merge_runs(&parts, out)?;
             return out.flush();
         }
         let mut file = File::open(&parts[0])?;

@@ -8,8 +8,8 @@ use mysql::prelude::Queryable;
 use mysql::Conn;
 
 use super::{exec, Flavor};
-use crate::partition::{self, Day, PartitionMap};
 use crate::filters::Filters;
+use crate::partition::{self, Day, PartitionMap};
 use crate::table::Table;
 
 /// The SQL files of `migrations/`, applied in order and recorded.
@@ -231,4 +231,3 @@ pub fn flush(conn: &mut Conn) -> Result<String> {
     set_token(conn, &token)?;
     Ok(token)
 }
-
