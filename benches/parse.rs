@@ -131,7 +131,7 @@ fn benches(c: &mut Criterion) {
     g.sampling_mode(SamplingMode::Flat);
     // What every parse worker does: split, decode and classify the lines of
     // a chunk into its shared texts (and drop them once resolved).
-    let mut work = chunks(&data, kmdb::cli::CHUNK_SIZE);
+    let mut work = chunks(&data, kmdb::plan::CHUNK_SIZE);
     g.bench_function("parse_chunk", |b| {
         b.iter(|| {
             work = std::mem::take(&mut work)

@@ -17,12 +17,9 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     kmdb::no_huge_pages();
-    let cli = kmdb::cli::Cli::parse();
-    match kmdb::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("kmdb: error: {err:#}");
-            ExitCode::FAILURE
-        }
+    let result = kmdb::run(kmdb::cli::Cli::parse());
+    if let Err(err) = &result {
+        eprintln!("kmdb: error: {err:#}");
     }
+    kmdb::exit::code(&result)
 }

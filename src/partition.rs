@@ -38,20 +38,6 @@ pub fn plan(min: Day, max: Day, days: u32) -> Result<Vec<Day>> {
         .collect())
 }
 
-/// SQL that splits `pLast` of `table` into the partitions of `bounds` (all
-/// after the table's current last bound) followed by a new `pLast`.
-pub fn extend_sql(table: &str, bounds: &[Day]) -> String {
-    let mut parts: Vec<String> = bounds
-        .iter()
-        .map(|&b| format!("PARTITION {} VALUES LESS THAN ('{b}')", name_for(b)))
-        .collect();
-    parts.push(format!("PARTITION {LAST} VALUES LESS THAN (MAXVALUE)"));
-    format!(
-        "ALTER TABLE `{table}` REORGANIZE PARTITION {LAST} INTO ({})",
-        parts.join(", ")
-    )
-}
-
 /// The partitions of one table, in order, with their upper bounds.
 #[derive(Clone, Debug)]
 pub struct PartitionMap {

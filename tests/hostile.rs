@@ -421,13 +421,13 @@ fn local_infile_handler_sends_only_allowed_files() {
     let s = Scratch::new();
     let db = TestDb::new(&unique("hostile_infile"));
     let url = kmdb::db::DatabaseUrl::parse(&db.url).unwrap();
-    let allow = Arc::new(kmdb::db::InfileAllowlist::default());
+    let allow = Arc::new(kmdb::db::mysql::InfileAllowlist::default());
     let ok_file = s.join("rows.tsv");
     std::fs::write(&ok_file, "allowed\n").unwrap();
     let other = s.join("other.tsv");
     std::fs::write(&other, "secret\n").unwrap();
     allow.allow(&ok_file);
-    let mut conn = kmdb::db::connect(&url, Some(allow.clone())).unwrap();
+    let mut conn = kmdb::db::mysql::connect(&url, Some(allow.clone())).unwrap();
     conn.query_drop("CREATE TABLE t (s VARCHAR(255))").unwrap();
 
     let sql_for = |p: &str| {
@@ -450,7 +450,7 @@ fn local_infile_handler_sends_only_allowed_files() {
         "rows.tsv".to_string(),
     ];
     for path in &refused {
-        let mut c = kmdb::db::connect(&url, Some(allow.clone())).unwrap();
+        let mut c = kmdb::db::mysql::connect(&url, Some(allow.clone())).unwrap();
         let err = c
             .query_drop(sql_for(path))
             .expect_err(&format!("the server got {path:?}"));
@@ -466,14 +466,14 @@ fn local_infile_handler_sends_only_allowed_files() {
     let _ = conn.query_drop(sql_for("/etc/passwd"));
     let mut conn = match conn.query_drop("SELECT 1") {
         Ok(()) => conn,
-        Err(_) => kmdb::db::connect(&url, Some(allow.clone())).unwrap(),
+        Err(_) => kmdb::db::mysql::connect(&url, Some(allow.clone())).unwrap(),
     };
     conn.query_drop(sql_for(&ok_path)).unwrap();
     assert_eq!(db.query_string("SELECT GROUP_CONCAT(s) FROM t"), "allowed");
 
     // Revoked: refused again.
     allow.revoke(&ok_file);
-    let err = kmdb::db::connect(&url, Some(allow.clone()))
+    let err = kmdb::db::mysql::connect(&url, Some(allow.clone()))
         .unwrap()
         .query_drop(sql_for(&ok_path))
         .unwrap_err();
@@ -482,7 +482,7 @@ fn local_infile_handler_sends_only_allowed_files() {
 
     // A session opened without an allowlist (setup, status, ...) sends
     // nothing either: the driver answers with an empty file.
-    let mut bare = kmdb::db::connect(&url, None).unwrap();
+    let mut bare = kmdb::db::mysql::connect(&url, None).unwrap();
     let _ = bare.query_drop(sql_for("/etc/passwd"));
     assert_eq!(db.count("t"), 1);
 }

@@ -5,20 +5,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::{near_miss, revision_of, revisions_dir, RevisionFile};
-
-/// A listed local export.
-pub struct LocalExport {
-    pub files: Vec<RevisionFile>,
-    pub index_csv: Option<String>,
-    pub status_csv: Option<String>,
-    /// Names of the files that look like revisions but are not
-    /// ([`near_miss`]), sorted: not imported.
-    pub ignored: Vec<String>,
-}
+use super::{near_miss, revision_of, revisions_dir, Export, RevisionFile};
 
 /// Lists the revision files of `dir` in numeric order.
-pub fn list(dir: &Path) -> Result<LocalExport> {
+pub fn list(dir: &Path) -> Result<Export> {
     if !dir.is_dir() {
         bail!(
             "source {} does not exist or is not a directory",
@@ -76,10 +66,11 @@ pub fn list(dir: &Path) -> Result<LocalExport> {
     super::check_revisions(&files)?;
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
     ignored.sort();
-    Ok(LocalExport {
+    Ok(Export {
         files,
         index_csv: read("index.csv"),
         status_csv: read("status.csv"),
         ignored,
+        remote: None,
     })
 }

@@ -16,6 +16,78 @@ use crossbeam_channel::{bounded, Receiver};
 use flate2::read::MultiGzDecoder;
 use memmap2::Mmap;
 
+/// Where an export is: a local directory or an S3 prefix.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Local(PathBuf),
+    S3 {
+        url: s3::S3Url,
+        config: s3::S3Config,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Local(p) => write!(f, "{}", p.display()),
+            Source::S3 { url, .. } => write!(f, "{url}"),
+        }
+    }
+}
+
+/// A listed export, local or on S3.
+pub struct Export {
+    /// Its revision files in order: on local disk, or where the download
+    /// puts them.
+    pub files: Vec<RevisionFile>,
+    /// KM's `index.csv` and `status.csv`, when present.
+    pub index_csv: Option<String>,
+    pub status_csv: Option<String>,
+    /// Names of the files that look like revisions but are not
+    /// ([`near_miss`]), sorted: not imported.
+    pub ignored: Vec<String>,
+    /// For an S3 export: the client and the objects to download.
+    pub remote: Option<Remote>,
+}
+
+/// The objects of an S3 export, and the client that lists and fetches them.
+pub struct Remote {
+    pub client: s3::S3Source,
+    pub files: Vec<s3::RemoteFile>,
+}
+
+/// Lists `source`; the files of an S3 export are placed in `download_dir`.
+pub fn list(source: &Source, download_dir: &Path) -> Result<Export> {
+    match source {
+        Source::Local(dir) => local::list(dir),
+        Source::S3 { url, config } => {
+            let client = s3::S3Source::connect(url.clone(), config.clone())?;
+            let listing = client.list()?;
+            let files: Vec<RevisionFile> = listing
+                .files
+                .iter()
+                .map(|f| RevisionFile {
+                    revision: f.revision,
+                    path: download_dir.join(f.file_name()),
+                    gzip: f.gzip,
+                    size: f.size,
+                })
+                .collect();
+            check_revisions(&files)?;
+            Ok(Export {
+                files,
+                index_csv: listing.index_csv,
+                status_csv: listing.status_csv,
+                ignored: listing.ignored,
+                remote: Some(Remote {
+                    client,
+                    files: listing.files,
+                }),
+            })
+        }
+    }
+}
+
 /// Largest revision number: ids are `revision << 40 | n`.
 pub const MAX_REVISION: u64 = (1 << 23) - 1;
 

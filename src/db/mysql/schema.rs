@@ -8,15 +8,16 @@ use mysql::prelude::Queryable;
 use mysql::Conn;
 
 use super::{exec, Flavor};
+use crate::dates::Day;
 use crate::filters::Filters;
-use crate::partition::{self, Day, PartitionMap};
-use crate::table::Table;
+use crate::partition::{self, PartitionMap};
+use crate::table::{Table, DATA_TABLES};
 
 /// The SQL files of `migrations/`, applied in order and recorded.
 const MIGRATIONS: &[(u32, &str, &str)] = &[(
     1,
     "create_tables",
-    include_str!("../../migrations/0001_create_tables.sql"),
+    include_str!("../../../migrations/mysql/0001_create_tables.sql"),
 )];
 
 /// Creates or upgrades the schema; returns the versions applied now.
@@ -190,7 +191,7 @@ pub fn extend_partitions(conn: &mut Conn, bounds: &[Day]) -> Result<usize> {
         }
         exec(
             conn,
-            &partition::extend_sql(table.name(), &new),
+            &extend_sql(table.name(), &new),
             &format!("adding partitions to {}", table.name()),
         )?;
         added = new.len();
@@ -198,10 +199,33 @@ pub fn extend_partitions(conn: &mut Conn, bounds: &[Day]) -> Result<usize> {
     Ok(added)
 }
 
+/// SQL that splits `pLast` of `table` into the partitions of `bounds` (all
+/// after the table's current last bound) followed by a new `pLast`.
+pub fn extend_sql(table: &str, bounds: &[Day]) -> String {
+    let mut parts: Vec<String> = bounds
+        .iter()
+        .map(|&b| {
+            format!(
+                "PARTITION {} VALUES LESS THAN ('{b}')",
+                partition::name_for(b)
+            )
+        })
+        .collect();
+    parts.push(format!(
+        "PARTITION {} VALUES LESS THAN (MAXVALUE)",
+        partition::LAST
+    ));
+    format!(
+        "ALTER TABLE `{table}` REORGANIZE PARTITION {} INTO ({})",
+        partition::LAST,
+        parts.join(", ")
+    )
+}
+
 /// Row counts of the data tables.
 pub fn counts(conn: &mut Conn) -> Result<Vec<(&'static str, u64)>> {
     let mut out = Vec::new();
-    for table in ["events", "properties", "aliases", "users", "keys"] {
+    for table in DATA_TABLES {
         let n: u64 = conn
             .query_first(format!("SELECT COUNT(*) FROM `{table}`"))?
             .unwrap_or(0);
@@ -213,14 +237,7 @@ pub fn counts(conn: &mut Conn) -> Result<Vec<(&'static str, u64)>> {
 /// Empties the data tables and the import history, keeping the filters, and
 /// gives the database a new token.
 pub fn flush(conn: &mut Conn) -> Result<String> {
-    for table in [
-        "events",
-        "properties",
-        "aliases",
-        "users",
-        "keys",
-        "kmdb_imports",
-    ] {
+    for table in DATA_TABLES.into_iter().chain(["kmdb_imports"]) {
         exec(
             conn,
             &format!("TRUNCATE TABLE `{table}`"),

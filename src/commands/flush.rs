@@ -1,0 +1,39 @@
+//! `kmdb flush`: empties the data tables and the state store.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use crate::args::DbArgs;
+use crate::db;
+use crate::state::StateStore;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// State store file.
+    #[arg(long, env = "KMDB_STATE", default_value = "kmdb-state.sqlite")]
+    pub state: PathBuf,
+    /// Confirm: this deletes every imported row.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    if !args.yes {
+        bail!("kmdb flush deletes every imported row: run it again with --yes to confirm");
+    }
+    let url = args.db.url()?;
+    let mut target = db::connect(&url)?;
+    target.check_schema()?;
+    let token = target.flush()?;
+    let store = StateStore::open(&args.state)?;
+    store.clear()?;
+    store.set_meta("database_token", &token)?;
+    println!(
+        "flushed the data tables of {url} and state store {}",
+        args.state.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! `kmdb status`: rows per table, what the state store imported, the last
+//! import's accounting.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::args::DbArgs;
+use crate::db;
+use crate::state::StateStore;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// State store file.
+    #[arg(long, env = "KMDB_STATE", default_value = "kmdb-state.sqlite")]
+    pub state: PathBuf,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let url = args.db.url()?;
+    let mut target = db::connect(&url)?;
+    target.check_schema()?;
+    println!("database {url}");
+    for (table, n) in target.row_counts()? {
+        println!("  {table:<12}{n:>14} rows");
+    }
+    let path = &args.state;
+    if path.exists() {
+        let store = StateStore::open(path)?;
+        let revs = store.imported_revisions()?;
+        match (revs.first(), revs.last()) {
+            (Some(a), Some(b)) => println!(
+                "state store {}: {} revision(s) imported ({a} .. {b}), {} identities",
+                path.display(),
+                revs.len(),
+                store.identity_count()?
+            ),
+            _ => println!("state store {}: nothing imported yet", path.display()),
+        }
+    } else {
+        println!("state store {}: not created yet", path.display());
+    }
+    match target.last_import()? {
+        Some(last) => {
+            let a = &last.accounting;
+            println!(
+                "last import #{} at {} UTC: revisions {}, {} lines = {} events \
+                 + {} property sets + {} aliases + {} rejected + blank",
+                last.id,
+                last.finished_at,
+                last.revisions,
+                a.lines,
+                a.events,
+                a.property_sets,
+                a.aliases,
+                a.rejected_total()
+            );
+            if let Some(file) = last.rejects_file {
+                println!("  rejects file: {file}");
+            }
+        }
+        None => println!("no import yet"),
+    }
+    Ok(())
+}
