@@ -14,6 +14,7 @@ pub mod db;
 pub mod decode;
 pub mod exit;
 pub mod filters;
+pub mod format;
 pub mod generate;
 pub mod identity;
 pub mod intern;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::db::DatabaseUrl;
+use crate::format::InputFormat;
 use crate::progress::Mode;
 use crate::source::Source;
 
@@ -11,6 +12,7 @@ use crate::source::Source;
 #[derive(Debug, Clone)]
 pub struct ImportPlan {
     pub source: Source,
+    pub format: InputFormat,
     /// Keep downloaded files after the import (S3 sources).
     pub keep_files: bool,
     /// Keep the batch files after loading them (for benchmarks of the load).

@@ -31,17 +31,6 @@ impl Accounting {
         self.lines
             == self.blank + self.events + self.property_sets + self.aliases + self.rejected_total()
     }
-
-    pub fn add(&mut self, other: &Accounting) {
-        self.lines += other.lines;
-        self.blank += other.blank;
-        self.events += other.events;
-        self.property_sets += other.property_sets;
-        self.aliases += other.aliases;
-        for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
-            *a += b;
-        }
-    }
 }
 
 impl fmt::Display for Accounting {

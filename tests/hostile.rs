@@ -17,8 +17,13 @@ use std::process::Command;
 use std::sync::Arc;
 
 use kmdb::decode::{cp1252, decode_line, Decoded};
+use kmdb::format::{Format, Outcome, KM};
 use kmdb::record::{Props, Record, Reject, View, MAX_CHARS, MAX_UNIX_SECONDS};
-use kmdb::resolve::{parse_line, row_id, Outcome};
+use kmdb::resolve::row_id;
+
+fn parse_line(raw: &[u8]) -> Outcome {
+    KM.parse_line(raw)
+}
 use mysql::prelude::Queryable;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use crate::args::S3Args;
 
 use crate::exit::usage;
+use crate::format::KM;
 use crate::plan::RevisionRange;
 use crate::progress::{Mode, Progress};
 use crate::source::{self, s3, Source};
@@ -44,7 +45,7 @@ pub fn run(args: &Args) -> Result<()> {
     let to = &args.to;
     let progress = Progress::new(Mode::auto(args.quiet));
     let revisions = to.join("revisions");
-    let export = source::list(&source, &revisions)?;
+    let export = source::list(&source, &KM, &revisions)?;
     if let Some(summary) =
         s3::describe_export(export.index_csv.as_deref(), export.status_csv.as_deref())
     {

@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::args::{DbArgs, S3Args};
 use crate::exit::usage;
+use crate::format::InputFormat;
 use crate::pipeline;
 use crate::plan::{default_jobs, ImportPlan, RevisionRange, CHUNK_SIZE};
 use crate::progress::{Mode, Progress};
@@ -15,6 +16,9 @@ pub struct Args {
     /// Export directory (laid out like the bucket, or a directory of
     /// N.json[.gz]) or s3://bucket[/prefix].
     pub source: Option<String>,
+    /// Input format of the export.
+    #[arg(long, value_enum, env = "KMDB_FORMAT", default_value_t = InputFormat::Km)]
+    pub format: InputFormat,
     #[command(flatten)]
     pub s3: S3Args,
     /// Keep files downloaded from S3 once imported.
@@ -80,6 +84,7 @@ impl Args {
         }
         Ok(ImportPlan {
             source: self.s3.source(self.source.as_deref())?,
+            format: self.format,
             keep_files: self.keep_files,
             keep_tsv: self.keep_tsv,
             staging: !self.no_staging,

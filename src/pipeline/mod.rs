@@ -24,11 +24,12 @@ use crossbeam_channel::{bounded, Sender};
 
 use crate::db::{self, PartitionLocks, Target};
 use crate::filters::Filters;
+use crate::format::{Format, Outcome};
 use crate::identity::Ident;
 use crate::plan::ImportPlan;
 use crate::progress::Progress;
 use crate::report::{Accounting, RejectsFile};
-use crate::resolve::{self, parse_chunk, Resolver};
+use crate::resolve::{self, Resolver};
 use crate::rows::{key_line, TsvWriter};
 use crate::source::{self, s3, Arrivals, Chunk, RevisionFile};
 use crate::state::StateStore;
@@ -70,7 +71,8 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
     select::check_token(&mut *target, &state)?;
     let filters = target.filters()?;
 
-    let export = source::list(&plan.source, &plan.download_dir())?;
+    let format = plan.format.format();
+    let export = source::list(&plan.source, format, &plan.download_dir())?;
     if let Some(summary) =
         s3::describe_export(export.index_csv.as_deref(), export.status_csv.as_deref())
     {
@@ -78,10 +80,11 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
     }
     if !export.ignored.is_empty() {
         progress.warn(&format!(
-            "{} file(s) in {} look like revisions but are not named N.json or N.json.gz, \
+            "{} file(s) in {} look like revisions but are not named {}, \
              and are not imported: {}",
             export.ignored.len(),
             plan.source,
+            format.names(),
             abbreviate(&export.ignored)
         ));
     }
@@ -105,6 +108,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
         selection.resumed && state.in_flight_filters()?.as_deref() != Some(&*filters.digest());
     let run = Run {
         plan,
+        format,
         progress,
         started,
         redo,
@@ -171,6 +175,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
 /// One import over chosen files.
 struct Run<'a> {
     plan: &'a ImportPlan,
+    format: &'static dyn Format,
     progress: &'a Progress,
     started: Instant,
     /// Remove the rows of an interrupted import before loading its
@@ -239,7 +244,7 @@ impl Run<'_> {
         let pass1 = stream_chunks(
             self.reading(FAST_READ_AHEAD, arrivals, &read, &bar),
             &pool,
-            resolve::chunk_aliases,
+            |chunk| self.format.chunk_aliases(chunk),
             |(rev, links)| {
                 resolve::apply_links(&mut snap.identities, rev, links, &mut unapplied);
                 Ok(())
@@ -309,7 +314,7 @@ impl Run<'_> {
             let parsed = stream_chunks(
                 self.reading(PACED_READ_AHEAD, arrivals, &read, &bar),
                 &pool,
-                parse_chunk,
+                |chunk| self.format.parse_chunk(chunk),
                 |chunk| {
                     if failed.load(Ordering::SeqCst) {
                         bail!(Stopped);
@@ -420,11 +425,12 @@ pub struct ParseStats {
 /// threads, with no database: the parse floor of a benchmark.
 pub fn parse_only(
     dir: &std::path::Path,
+    format: &dyn Format,
     jobs: usize,
     chunk_size: usize,
     progress: &Progress,
 ) -> Result<ParseStats> {
-    let files = source::local::list(dir)?.files;
+    let files = source::local::list(dir, format)?.files;
     let jobs = jobs.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -442,11 +448,11 @@ pub fn parse_only(
     // Count in the workers, so the single consumer does no work of its own.
     let count = |chunk: Chunk| {
         let bytes = chunk.bytes().len() as u64;
-        let parsed = parse_chunk(chunk);
+        let parsed = format.parse_chunk(chunk);
         let records = parsed
             .outcomes
             .iter()
-            .filter(|o| matches!(o, resolve::Outcome::Record(_)))
+            .filter(|o| matches!(o, Outcome::Record(_)))
             .count() as u64;
         (bytes, parsed.outcomes.len() as u64, records)
     };

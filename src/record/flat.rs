@@ -1,16 +1,16 @@
-//! The fast reader of [`super::classify`]: compact, flat objects in one
+//! The fast reader of a line's members: compact, flat objects in one
 //! pass, borrowing strings without escapes. Anything else is left to
 //! [`super::full`].
 
 use std::borrow::Cow;
 
-use super::{is_json_number, Fields, Value};
+use super::{is_json_number, Members, Value};
 
 /// Reads a compact, flat object (`{"k":v,...}`: no whitespace, no arrays or
 /// objects as values) into `fields`. `None` for anything else, valid or not,
 /// which [`full_object`] then reads from the start: this never decides that
 /// a line is malformed, and what it accepts sonic-rs reads the same way.
-pub(super) fn flat_object<'a>(text: &'a str, fields: &mut Fields<'a, '_>) -> Option<()> {
+pub fn flat_object<'a, M: Members<'a>>(text: &'a str, fields: &mut M) -> Option<()> {
     let mut cur = Cursor { text, at: 0 };
     cur.eat(b'{')?;
     if cur.eat(b'}').is_some() {

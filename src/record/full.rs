@@ -1,16 +1,16 @@
-//! The general reader of [`super::classify`]: any JSON object, with
+//! The general reader of a line's members: any JSON object, with
 //! sonic-rs, for the lines the fast reader [`super::flat`] leaves.
 
 use std::borrow::Cow;
 
 use sonic_rs::{JsonType, JsonValueTrait, LazyValue};
 
-use super::{Fields, Value};
+use super::{Members, Value};
 
 /// Reads any JSON object into `fields` with sonic-rs. `None` when the text
 /// is not exactly one JSON object (garbage after the closing brace included)
 /// or nests too deep.
-pub(super) fn full_object<'a>(text: &'a str, fields: &mut Fields<'a, '_>) -> Option<()> {
+pub fn full_object<'a, M: Members<'a>>(text: &'a str, fields: &mut M) -> Option<()> {
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if !trimmed.starts_with('{') || !trimmed.ends_with('}') || too_deep(trimmed.as_bytes()) {
         return None;

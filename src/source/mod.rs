@@ -44,7 +44,7 @@ pub struct Export {
     pub index_csv: Option<String>,
     pub status_csv: Option<String>,
     /// Names of the files that look like revisions but are not
-    /// ([`near_miss`]), sorted: not imported.
+    /// ([`FileNames::near_miss`]), sorted: not imported.
     pub ignored: Vec<String>,
     /// For an S3 export: the client and the objects to download.
     pub remote: Option<Remote>,
@@ -56,19 +56,20 @@ pub struct Remote {
     pub files: Vec<s3::RemoteFile>,
 }
 
-/// Lists `source`; the files of an S3 export are placed in `download_dir`.
-pub fn list(source: &Source, download_dir: &Path) -> Result<Export> {
+/// Lists `source`, an export whose files are named as `names` says; the
+/// files of an S3 export are placed in `download_dir`.
+pub fn list(source: &Source, names: &dyn FileNames, download_dir: &Path) -> Result<Export> {
     match source {
-        Source::Local(dir) => local::list(dir),
+        Source::Local(dir) => local::list(dir, names),
         Source::S3 { url, config } => {
             let client = s3::S3Source::connect(url.clone(), config.clone())?;
-            let listing = client.list()?;
+            let listing = client.list(names)?;
             let files: Vec<RevisionFile> = listing
                 .files
                 .iter()
                 .map(|f| RevisionFile {
                     revision: f.revision,
-                    path: download_dir.join(f.file_name()),
+                    path: download_dir.join(&f.name),
                     gzip: f.gzip,
                     size: f.size,
                 })
@@ -100,28 +101,18 @@ pub struct RevisionFile {
     pub size: u64,
 }
 
-/// `N` of a file named `N.json` or `N.json.gz`, and whether it is gzip.
-/// An `N` too large for a `u64` is `u64::MAX`, so that
-/// [`check_revisions`] names the file instead of it being skipped.
-pub fn revision_of(name: &str) -> Option<(u64, bool)> {
-    let (stem, gzip) = match name.strip_suffix(".json.gz") {
-        Some(stem) => (stem, true),
-        None => (name.strip_suffix(".json")?, false),
-    };
-    if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((stem.parse().unwrap_or(u64::MAX), gzip))
-}
-
-/// True for a name that looks meant as a revision file but is not one
-/// (`1.JSON`, `1.jsonl`, `2.json.bz2`, `3.json.gz.part`): such files are
-/// not imported, and the import says so rather than leave them out silently.
-pub fn near_miss(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_digit())
-        && !name.contains('/')
-        && name.to_ascii_lowercase().contains(".json")
-        && revision_of(name).is_none()
+/// How an input format names its revision files (see `format/`).
+pub trait FileNames: Sync {
+    /// The revision a file name stands for, and whether the file is gzip;
+    /// `None` for any other file.
+    fn revision_of(&self, name: &str) -> Option<(u64, bool)>;
+    /// True for a name that looks meant as a revision file but is not one:
+    /// such files are not imported, and the import names them.
+    fn near_miss(&self, name: &str) -> bool;
+    /// The folder of an export that holds its revision files, if any.
+    fn folder(&self) -> Option<&'static str>;
+    /// The revision file names, as messages show them.
+    fn names(&self) -> &'static str;
 }
 
 /// A run of whole lines of one file.
@@ -412,13 +403,11 @@ pub fn check_revisions(files: &[RevisionFile]) -> Result<()> {
     Ok(())
 }
 
-/// `dir/revisions` when it exists, else `dir` itself.
-pub fn revisions_dir(dir: &Path) -> PathBuf {
-    let sub = dir.join("revisions");
-    if sub.is_dir() {
-        sub
-    } else {
-        dir.to_owned()
+/// `dir/FOLDER` when the format has one and it exists, else `dir` itself.
+pub fn revisions_dir(dir: &Path, names: &dyn FileNames) -> PathBuf {
+    match names.folder().map(|f| dir.join(f)) {
+        Some(sub) if sub.is_dir() => sub,
+        _ => dir.to_owned(),
     }
 }
 
@@ -427,49 +416,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn revision_names() {
-        assert_eq!(revision_of("12.json"), Some((12, false)));
-        assert_eq!(revision_of("12.json.gz"), Some((12, true)));
-        for bad in [
-            "x.json",
-            ".json",
-            "12.jsonl",
-            "12.json.bz2",
-            "-1.json",
-            "1 .json",
-        ] {
-            assert_eq!(revision_of(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn near_misses() {
-        for name in [
-            "1.JSON",
-            "1.jsonl",
-            "2.json.bz2",
-            "3.json.gz.part",
-            "4.Json.gz",
-        ] {
-            assert!(near_miss(name), "{name}");
-        }
-        for name in [
-            "1.json",
-            "1.json.gz",
-            "index.csv",
-            "status.csv",
-            "README",
-            "x1.json",
-            "1/2.json",
-        ] {
-            assert!(!near_miss(name), "{name}");
-        }
-    }
-
-    #[test]
     fn revisions_too_large_for_the_ids_are_named() {
         let file = |name: &str| {
-            let (revision, gzip) = revision_of(name).expect("a revision name");
+            let stem = name.split('.').next().unwrap();
+            let (revision, gzip) = (stem.parse().unwrap_or(u64::MAX), name.ends_with(".gz"));
             RevisionFile {
                 revision,
                 path: PathBuf::from("export/revisions").join(name),

@@ -25,6 +25,8 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::Client;
 
+use super::FileNames;
+
 /// Where an export lives: `s3://bucket/prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Url {
@@ -106,26 +108,17 @@ impl Default for S3Config {
     }
 }
 
-/// One `revisions/N.json[.gz]` object.
+/// One revision file object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteFile {
     pub revision: u64,
     pub key: String,
+    /// The object's name in its folder, and the local file's.
+    pub name: String,
     pub size: u64,
     /// ETag without quotes.
     pub etag: Option<String>,
     pub gzip: bool,
-}
-
-impl RemoteFile {
-    /// Local file name: `N.json` or `N.json.gz`.
-    pub fn file_name(&self) -> String {
-        format!(
-            "{}.json{}",
-            self.revision,
-            if self.gzip { ".gz" } else { "" }
-        )
-    }
 }
 
 /// What [`S3Source::list`] found.
@@ -136,7 +129,7 @@ pub struct Listing {
     pub index_csv: Option<String>,
     pub status_csv: Option<String>,
     /// Names under `revisions/` that look like revisions but are not
-    /// ([`crate::source::near_miss`]), sorted: not imported.
+    /// ([`crate::source::FileNames::near_miss`]), sorted: not imported.
     pub ignored: Vec<String>,
 }
 
@@ -240,12 +233,13 @@ impl S3Source {
     /// and reads `index.csv` / `status.csv` when present (unreadable ones become `None`).
     ///
     /// If both `N.json` and `N.json.gz` exist, the plain `N.json` is kept.
-    pub fn list(&self) -> anyhow::Result<Listing> {
-        self.runtime.block_on(self.list_async())
+    pub fn list(&self, names: &dyn FileNames) -> anyhow::Result<Listing> {
+        self.runtime.block_on(self.list_async(names))
     }
 
-    async fn list_async(&self) -> anyhow::Result<Listing> {
-        let dir = format!("{}revisions/", self.url.prefix);
+    async fn list_async(&self, names: &dyn FileNames) -> anyhow::Result<Listing> {
+        let folder = names.folder().map(|f| format!("{f}/")).unwrap_or_default();
+        let dir = format!("{}{folder}", self.url.prefix);
         let mut pages = self
             .client
             .list_objects_v2()
@@ -260,8 +254,8 @@ impl S3Source {
             for obj in page.contents() {
                 let Some(key) = obj.key() else { continue };
                 let name = key.strip_prefix(dir.as_str()).unwrap_or(key);
-                let Some((revision, gzip)) = crate::source::revision_of(name) else {
-                    if crate::source::near_miss(name) {
+                let Some((revision, gzip)) = names.revision_of(name) else {
+                    if names.near_miss(name) {
                         ignored.push(name.to_string());
                     }
                     continue;
@@ -269,6 +263,7 @@ impl S3Source {
                 files.push(RemoteFile {
                     revision,
                     key: key.to_string(),
+                    name: name.to_string(),
                     size: obj.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
                     etag: obj.e_tag().map(|t| t.trim_matches('"').to_string()),
                     gzip,
@@ -276,7 +271,11 @@ impl S3Source {
             }
         }
         if files.is_empty() {
-            return Err(anyhow!("no revisions/N.json files under {}", self.url));
+            return Err(anyhow!(
+                "no {folder}{} files under {}",
+                names.names().split(" or ").next().unwrap_or_default(),
+                self.url
+            ));
         }
         files.sort_by(|a, b| (a.revision, a.gzip, &a.key).cmp(&(b.revision, b.gzip, &b.key)));
         files.dedup_by_key(|f| f.revision);
@@ -382,7 +381,7 @@ impl S3Source {
             key: file.key.clone(),
             reason,
         };
-        let name = file.file_name();
+        let name = file.name.clone();
         let final_path = dir.join(&name);
         let part_path = dir.join(format!("{name}.part"));
         let finished = Downloaded {
@@ -981,8 +980,9 @@ fn describe_index(csv: &str) -> Option<String> {
     let mut dates: Option<(String, String)> = None;
     for row in &rows {
         let rev = field(row, file_c).and_then(|f| {
-            let name = f.rsplit('/').next()?.to_string();
-            crate::source::revision_of(&name).map(|(n, _)| n)
+            let name = f.rsplit('/').next()?;
+            let digits = name.split('.').next()?;
+            digits.parse::<u64>().ok()
         });
         if let Some(n) = rev {
             revs = Some(revs.map_or((n, n), |(a, b)| (a.min(n), b.max(n))));
@@ -1147,25 +1147,7 @@ mod tests {
     }
 
     #[test]
-    fn revision_names() {
-        assert_eq!(crate::source::revision_of("12.json"), Some((12, false)));
-        assert_eq!(crate::source::revision_of("007.json.gz"), Some((7, true)));
-        for bad in [
-            "README",
-            "x.json",
-            ".json",
-            "1.json.bak",
-            "1.JSON",
-            "sub/1.json",
-            "-1.json",
-        ] {
-            assert_eq!(crate::source::revision_of(bad), None, "{bad}");
-        }
-        // Named by check_revisions, not skipped.
-        assert_eq!(
-            crate::source::revision_of("99999999999999999999999.json"),
-            Some((u64::MAX, false))
-        );
+    fn content_ranges() {
         assert_eq!(range_start("bytes 100-199/200"), Some(100));
         assert_eq!(range_start("garbage"), None);
     }
