@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use kmdb::format::KM;
 use kmdb::source::s3::*;
+use kmdb::source::summary::describe_export;
 use util::s3::*;
 
 /// Credentials for the in-process client of `kmdb::source::s3`, which reads them from the

@@ -11,7 +11,7 @@ use crate::exit::usage;
 use crate::format::KM;
 use crate::plan::RevisionRange;
 use crate::progress::{Mode, Progress};
-use crate::source::{self, s3, Source};
+use crate::source::{self, s3, summary, Source};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -47,7 +47,7 @@ pub fn run(args: &Args) -> Result<()> {
     let revisions = to.join("revisions");
     let export = source::list(&source, &KM, &revisions)?;
     if let Some(summary) =
-        s3::describe_export(export.index_csv.as_deref(), export.status_csv.as_deref())
+        summary::describe_export(export.index_csv.as_deref(), export.status_csv.as_deref())
     {
         progress.log(&summary);
     }

@@ -31,7 +31,7 @@ use crate::progress::Progress;
 use crate::report::{Accounting, RejectsFile};
 use crate::resolve::{self, Resolver};
 use crate::rows::{key_line, TsvWriter};
-use crate::source::{self, s3, Arrivals, Chunk, RevisionFile};
+use crate::source::{self, s3, summary, Arrivals, Chunk, RevisionFile};
 use crate::state::StateStore;
 use crate::table::Table;
 use sessions::Job;
@@ -74,7 +74,7 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
     let format = plan.format.format();
     let export = source::list(&plan.source, format, &plan.download_dir())?;
     if let Some(summary) =
-        s3::describe_export(export.index_csv.as_deref(), export.status_csv.as_deref())
+        summary::describe_export(export.index_csv.as_deref(), export.status_csv.as_deref())
     {
         progress.log(&summary);
     }

@@ -3,6 +3,7 @@
 
 pub mod local;
 pub mod s3;
+pub mod summary;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
