@@ -30,6 +30,18 @@ impl DbArgs {
     }
 }
 
+/// The state store.
+#[derive(Args, Debug, Clone)]
+pub struct StateArgs {
+    /// State store file (identities, keys, imported revisions).
+    #[arg(
+        long = "state",
+        env = "KMDB_STATE",
+        default_value = "kmdb-state.sqlite"
+    )]
+    pub path: PathBuf,
+}
+
 /// Where an S3 export is and how to fetch it.
 #[derive(Args, Debug, Clone)]
 pub struct S3Args {

@@ -1,10 +1,8 @@
 //! `kmdb flush`: empties the data tables and the state store.
 
-use std::path::PathBuf;
-
 use anyhow::{bail, Result};
 
-use crate::args::DbArgs;
+use crate::args::{DbArgs, StateArgs};
 use crate::db;
 use crate::state::StateStore;
 
@@ -12,9 +10,8 @@ use crate::state::StateStore;
 pub struct Args {
     #[command(flatten)]
     pub db: DbArgs,
-    /// State store file.
-    #[arg(long, env = "KMDB_STATE", default_value = "kmdb-state.sqlite")]
-    pub state: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Confirm: this deletes every imported row.
     #[arg(long)]
     pub yes: bool,
@@ -28,12 +25,12 @@ pub fn run(args: &Args) -> Result<()> {
     let mut target = db::connect(&url)?;
     target.check_schema()?;
     let token = target.flush()?;
-    let store = StateStore::open(&args.state)?;
+    let store = StateStore::open(&args.state.path)?;
     store.clear()?;
     store.set_meta("database_token", &token)?;
     println!(
         "flushed the data tables of {url} and state store {}",
-        args.state.display()
+        args.state.path.display()
     );
     Ok(())
 }

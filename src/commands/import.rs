@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::args::{DbArgs, S3Args};
+use crate::args::{DbArgs, S3Args, StateArgs};
 use crate::exit::usage;
 use crate::format::InputFormat;
 use crate::pipeline;
@@ -36,9 +36,8 @@ pub struct Args {
     pub batch_mb: usize,
     #[command(flatten)]
     pub db: DbArgs,
-    /// State store file (identities, keys, imported revisions).
-    #[arg(long, env = "KMDB_STATE", default_value = "kmdb-state.sqlite")]
-    pub state: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Directory for batch files and the rejects file.
     #[arg(long, env = "KMDB_WORK_DIR", default_value = "kmdb-work")]
     pub work_dir: PathBuf,
@@ -89,7 +88,7 @@ impl Args {
             keep_tsv: self.keep_tsv,
             staging: !self.no_staging,
             database: self.db.url()?,
-            state: self.state.clone(),
+            state: self.state.path.clone(),
             work_dir: absolute(&self.work_dir),
             revisions,
             jobs,

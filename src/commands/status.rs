@@ -1,11 +1,9 @@
 //! `kmdb status`: rows per table, what the state store imported, the last
 //! import's accounting.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 
-use crate::args::DbArgs;
+use crate::args::{DbArgs, StateArgs};
 use crate::db;
 use crate::state::StateStore;
 
@@ -13,9 +11,8 @@ use crate::state::StateStore;
 pub struct Args {
     #[command(flatten)]
     pub db: DbArgs,
-    /// State store file.
-    #[arg(long, env = "KMDB_STATE", default_value = "kmdb-state.sqlite")]
-    pub state: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -26,7 +23,7 @@ pub fn run(args: &Args) -> Result<()> {
     for (table, n) in target.row_counts()? {
         println!("  {table:<12}{n:>14} rows");
     }
-    let path = &args.state;
+    let path = &args.state.path;
     if path.exists() {
         let store = StateStore::open(path)?;
         let revs = store.imported_revisions()?;

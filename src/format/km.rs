@@ -83,13 +83,9 @@ impl Format for Km {
     }
 
     fn classify(&self, text: &str, texts: &mut Texts) -> Result<Entry, Reject> {
-        let mut fields = KmMembers(Fields::new(texts, text.len()));
-        match flat_object(text, &mut fields) {
-            Some(()) => fields.0.into_entry(),
-            None => {
-                fields.0.abandon();
-                self.classify_full(text, texts)
-            }
+        match self.classify_plain(text, texts) {
+            Some(classified) => classified,
+            None => self.classify_full(text, texts),
         }
     }
 
