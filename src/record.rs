@@ -627,6 +627,40 @@ fn cut_long(s: &str) -> &str {
     }
 }
 
+/// Bytes of a text that are enough to cut it: a text of this many bytes
+/// holds at least [`MAX_CHARS`] characters (4 bytes at most each), so the
+/// readers build only this much of a long string or compact array and cut
+/// that, instead of copying the whole value (a value can be as long as its
+/// line, hundreds of megabytes) to keep 255 characters of it.
+const KEPT: usize = 4 * MAX_CHARS - 3;
+
+/// Appends `s` to `out` as far as [`KEPT`] bytes (rounded up to a whole
+/// character): `cut(out)` is then the cut of everything appended.
+fn push_kept(out: &mut String, s: &str) {
+    let room = KEPT.saturating_sub(out.len());
+    if s.len() <= room {
+        out.push_str(s);
+    } else if room > 0 {
+        let end = (room..s.len())
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(s.len());
+        out.push_str(&s[..end]);
+    }
+}
+
+/// [`push_kept`] for one character.
+fn push_char_kept(out: &mut String, c: char) {
+    if out.len() < KEPT {
+        out.push(c);
+    }
+}
+
+/// The one member whose text is read whole: `_t`, parsed as a number.
+/// Every other text is only ever stored cut.
+fn read_whole(key: &str) -> bool {
+    key == "_t"
+}
+
 #[cfg(test)]
 mod tests {
     use super::flat::find_special;
@@ -842,6 +876,115 @@ mod tests {
         assert_eq!(props[0].1, r#"[1,"two",{"three":3}]"#);
         assert_eq!(props[1].0.chars().count(), 255);
         assert_eq!(props[1].1.chars().count(), 255);
+    }
+
+    /// The first 255 characters of `s`.
+    fn first_chars(s: &str) -> String {
+        s.chars().take(MAX_CHARS).collect()
+    }
+
+    /// Long strings and arrays (past what the readers build of them, with
+    /// escapes, multi-byte characters and surrogate pairs on every side of
+    /// that edge) are cut exactly as when decoded whole, by both readers.
+    #[test]
+    fn long_values_are_cut_as_if_decoded_whole() {
+        let pieces = [
+            "a",
+            "é",
+            "😀",
+            "\\n",
+            "\\\"",
+            "\\\\",
+            "\\u00e9",
+            "\\ud83d\\ude00",
+            "\\/",
+            "\\u0000",
+        ];
+        let mut literals = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            for len in [KEPT - 2, KEPT, KEPT + 1, 16 * KEPT + 7, 100_000] {
+                // Text that decodes to about `len` bytes, then the piece
+                // again and again: the edge falls on and around escapes.
+                let filler = pieces[(i + 1) % pieces.len()];
+                let filler_len = sonic_rs::from_str::<String>(&format!("\"{filler}\""))
+                    .unwrap()
+                    .len();
+                let mut content = String::new();
+                for _ in 0..len.div_ceil(filler_len) {
+                    content.push_str(filler);
+                }
+                for _ in 0..40 {
+                    content.push_str(piece);
+                }
+                let literal = format!("\"{content}\"");
+                let decoded: String = sonic_rs::from_str(&literal).unwrap();
+                literals.push((literal, decoded));
+            }
+        }
+        let surrogates = (
+            format!("\"{}\\ud800\\udc00x\\ud800\"", "\\ud800".repeat(5000)),
+            "\u{FFFD}".repeat(5000) + "\u{10000}x\u{FFFD}",
+        );
+        let lines = literals.iter().flat_map(|(literal, decoded)| {
+            let want = vec![(first_chars(decoded), first_chars(decoded))];
+            [
+                (
+                    format!(r#"{{"_p":"x","_t":1,{literal}:{literal}}}"#),
+                    want.clone(),
+                ),
+                (format!(r#"{{ "_p":"x","_t":1,{literal}:{literal}}}"#), want),
+            ]
+        });
+        // Lone surrogates, which sonic-rs does not decode, past the edge
+        // (in a value: sonic-rs refuses them in a name).
+        let (literal, decoded) = &surrogates;
+        let want = vec![("k".to_owned(), first_chars(decoded))];
+        let surrogate_line = format!(r#"{{"_p":"x","_t":1,"k":{literal}}}"#);
+        for (line, want) in lines.chain([(surrogate_line, want)]) {
+            let start: String = line.chars().take(60).collect();
+            assert!(prop_values(&line) == want, "{} bytes: {start}", line.len());
+        }
+    }
+
+    #[test]
+    fn long_arrays_and_objects_are_compacted_and_cut() {
+        for n in [10, 100, 100_000] {
+            let items: Vec<String> = (0..n)
+                .map(|i| format!(r#"{{"k {i}": [{i}, "é\"", null]}}"#))
+                .collect();
+            let spaced = items.join(" , ").replace(": ", " :\t ");
+            let compact: String = items.join(",").replace(": ", ":").replace(", ", ",");
+            let line =
+                format!(r#"{{"_p":"x","_t":1,"v":[ {spaced} ],"o":{{ "a" : [ {spaced} ] }}}}"#);
+            let want = [
+                ("v".to_owned(), first_chars(&format!("[{compact}]"))),
+                (
+                    "o".to_owned(),
+                    first_chars(&format!(r#"{{"a":[{compact}]}}"#)),
+                ),
+            ];
+            assert_eq!(prop_values(&line), want, "{n} items");
+        }
+    }
+
+    /// `_t` is the one text read whole: a long numeric string, with an
+    /// escape or read by sonic-rs, keeps its exponent.
+    #[test]
+    fn a_long_timestamp_string_is_read_whole() {
+        let long = format!("1.4{}e9", "0".repeat(40_000));
+        for line in [
+            format!(r#"{{"_p":"x","_t":"{long}","a":1}}"#),
+            format!(r#"{{"_p":"x","_t":"\u0031{}","a":1}}"#, &long[1..]),
+            format!(r#"{{ "_p":"x","_t":"{long}","a":1}}"#),
+            format!(r#"{{ "_p":"x","_t":"\u0031{}","a":1}}"#, &long[1..]),
+        ] {
+            assert_eq!(
+                classify(&line).map(|r| r.t()),
+                Ok(1_400_000_000),
+                "{}",
+                &line[..40]
+            );
+        }
     }
 
     #[test]
