@@ -8,7 +8,9 @@
 //! read again from the start by sonic-rs, which has the last word.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 use std::fmt;
 
 mod flat;
@@ -389,7 +391,51 @@ struct Fields<'a, 't> {
     props_start: usize,
     /// Position of each property name once there are many (a linear scan
     /// would make a hostile line with many keys quadratic).
-    positions: Option<HashMap<String, usize>>,
+    positions: Option<Box<Positions>>,
+}
+
+/// Where a line's properties are in [`Texts::props`], by name: indexes
+/// hashed by the names they point to, so that no name is copied again (a
+/// line can hold millions). Out of line: most lines have a few properties
+/// and never build one.
+struct Positions {
+    table: HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Positions {
+    /// The positions of the properties of `texts` from `start` on, whose
+    /// names are all different (see [`Fields::property`]).
+    #[inline(never)]
+    fn new(texts: &Texts, start: usize) -> Box<Positions> {
+        let mut positions = Box::new(Positions {
+            table: HashTable::with_capacity(texts.props.len() - start),
+            hasher: foldhash::fast::RandomState::default(),
+        });
+        for i in start..texts.props.len() {
+            positions.insert(texts, texts.text(texts.props[i].0), i);
+        }
+        positions
+    }
+
+    #[inline(never)]
+    fn find(&self, texts: &Texts, key: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(key);
+        let found = self
+            .table
+            .find(hash, |&i| texts.text(texts.props[i].0) == key);
+        found.copied()
+    }
+
+    /// Adds `key`, the name of property `index` (pushed next, or already
+    /// in `texts`), which is not there yet.
+    #[inline(never)]
+    fn insert(&mut self, texts: &Texts, key: &str, index: usize) {
+        let hasher = &self.hasher;
+        let rehash = |&i: &usize| hasher.hash_one(texts.text(texts.props[i].0));
+        self.table
+            .insert_unique(hasher.hash_one(key), index, rehash);
+    }
 }
 
 impl<'a, 't> Fields<'a, 't> {
@@ -426,7 +472,7 @@ impl<'a, 't> Fields<'a, 't> {
             (Some(v), Some(i)) => self.texts.props[i].1 = push(&mut self.texts.text, v),
             (Some(v), None) => {
                 if let Some(positions) = &mut self.positions {
-                    positions.insert(key.to_owned(), self.texts.props.len());
+                    positions.insert(self.texts, key, self.texts.props.len());
                 }
                 let k = push(&mut self.texts.text, key);
                 let v = push(&mut self.texts.text, v);
@@ -449,13 +495,11 @@ impl<'a, 't> Fields<'a, 't> {
                 .position(|(k, _)| name(k) == key)
                 .map(|i| start + i);
         }
-        let names = mine.iter().enumerate();
-        let positions = self.positions.get_or_insert_with(|| {
-            names
-                .map(|(i, (k, _))| (name(k).to_owned(), start + i))
-                .collect()
-        });
-        positions.get(key).copied()
+        let texts = &*self.texts;
+        let positions = self
+            .positions
+            .get_or_insert_with(|| Positions::new(texts, start));
+        positions.find(texts, key)
     }
 
     /// Takes this line's texts out again: the line was not a record.
