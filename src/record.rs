@@ -560,7 +560,11 @@ impl<'a, 't> Fields<'a, 't> {
     }
 }
 
-/// Parses a JSON-number-shaped text into seconds within the allowed range.
+/// `_t` as unix seconds (SPEC §3): a JSON number, truncated toward zero,
+/// then checked against 1970-01-01..9999-12-31. So `-0.5` is 0 and
+/// `253402300799.9` is [`MAX_UNIX_SECONDS`], while `-1.5` (truncated to
+/// -1) is out of range. Worked out on the decimal text, never rounded
+/// through `f64`, and without allocating.
 pub fn parse_seconds(text: &str) -> Option<i64> {
     if let Some(n) = plain_seconds(text.as_bytes()) {
         return (n <= MAX_UNIX_SECONDS).then_some(n);
@@ -568,42 +572,63 @@ pub fn parse_seconds(text: &str) -> Option<i64> {
     if !is_json_number(text) {
         return None;
     }
-    if let Ok(n) = text.parse::<i64>() {
-        return (0..=MAX_UNIX_SECONDS).contains(&n).then_some(n);
-    }
-    // Truncated from the text itself, not rounded through f64: the
-    // integer part of `mantissa × 10^exp`, range-checked on the real value.
-    let (mantissa, exp) = match text.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i64>().ok()?),
-        None => (text, 0),
+    let (negative, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
     };
-    let negative = mantissa.starts_with('-');
-    let mantissa = mantissa.trim_start_matches('-');
+    let whole = whole_part(magnitude)?;
+    // A negative number whose truncation is not 0 is before 1970.
+    (whole == 0 || !negative).then_some(whole)
+}
+
+/// The integer part of an unsigned JSON number; `None` when it is above
+/// [`MAX_UNIX_SECONDS`].
+fn whole_part(number: &str) -> Option<i64> {
+    let (mantissa, exp) = match number.split_once(['e', 'E']) {
+        Some((m, e)) => (m, exponent(e)),
+        None => (number, 0),
+    };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: String = format!("{int}{frac}");
-    if digits.bytes().all(|b| b == b'0') {
-        return Some(0);
+    // The decimal point comes after `point` digits of `int` then `frac`.
+    let point = (int.len() as i64).saturating_add(exp);
+    let before_point = usize::try_from(point).unwrap_or(0);
+    let mut n: i64 = 0;
+    let mut taken = 0;
+    for d in int.bytes().chain(frac.bytes()).take(before_point) {
+        n = n * 10 + i64::from(d - b'0');
+        if n > MAX_UNIX_SECONDS {
+            return None;
+        }
+        taken += 1;
     }
-    if negative {
-        return None;
+    // Zeros the exponent adds past the last digit.
+    let mut zeros = before_point - taken;
+    while n != 0 && zeros > 0 {
+        n *= 10;
+        if n > MAX_UNIX_SECONDS {
+            return None;
+        }
+        zeros -= 1;
     }
-    // Position of the decimal point within `digits`.
-    let point = int.len() as i64 + exp;
-    if point <= 0 {
-        return Some(0);
-    }
-    let whole = digits.trim_start_matches('0').len() as i64 - (digits.len() as i64 - point);
-    if whole > 12 {
-        return None; // more than 12 integer digits is past 9999
-    }
-    let point = point as usize;
-    let int_digits: String = if point <= digits.len() {
-        digits[..point].to_owned()
-    } else {
-        format!("{digits}{}", "0".repeat(point - digits.len()))
+    Some(n)
+}
+
+/// The value of a JSON exponent's text (`5`, `+5`, `-12`), saturating: an
+/// exponent past `i64` means the same as a very large one.
+fn exponent(text: &str) -> i64 {
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
     };
-    let n: i64 = int_digits.trim_start_matches('0').parse().unwrap_or(0);
-    (n <= MAX_UNIX_SECONDS).then_some(n)
+    let magnitude = digits.bytes().fold(0i64, |n, d| {
+        n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    if negative {
+        -magnitude
+    } else {
+        magnitude
+    }
 }
 
 /// The common `_t`: 1 to 12 digits without a leading zero (or just `0`).
@@ -818,7 +843,6 @@ mod tests {
         for bad in [
             "253402300800",
             "-1",
-            "-0.5",
             r#""yesterday""#,
             r#"" 1400000000""#,
             r#""NaN""#,
@@ -832,6 +856,86 @@ mod tests {
             assert_eq!(t(bad), Err(Reject::BadTimestamp), "{bad}");
         }
         assert_eq!(classify(r#"{"_p":"x","a":1}"#), Err(Reject::BadTimestamp));
+    }
+
+    /// SPEC §3: a float is truncated toward zero, then range-checked.
+    #[test]
+    fn timestamps_are_truncated_toward_zero_then_checked() {
+        let t = |s: &str| classify(&format!(r#"{{"_p":"x","_t":{s},"a":1}}"#)).map(|r| r.t());
+        for zero in [
+            "-0.5",
+            "-0.999",
+            "-5e-1",
+            "-0.0",
+            "-0",
+            "-0e0",
+            "-0.0e5",
+            "-9e-1",
+            "-1e-1",
+            "-0.9999999999999999999999",
+            "-1e-999999",
+            "-99999e-5",
+            "0.5",
+            "5e-1",
+            "0.0",
+            "1e-99999999999999999999",
+            "-1e-99999999999999999999",
+            "0e99999999999999999999",
+        ] {
+            assert_eq!(t(zero), Ok(0), "{zero}");
+            assert_eq!(t(&format!(r#""{zero}""#)), Ok(0), "\"{zero}\"");
+        }
+        for bad in [
+            "-1",
+            "-1.0",
+            "-1.5",
+            "-1e0",
+            "-10e-1",
+            "-0.1e1",
+            "-100000e-5",
+            "-1400000000.5",
+            "-253402300799.9",
+            "-1e999999",
+            "253402300800",
+            "253402300800.0",
+            "2534023008e2",
+            "2.534023008e11",
+            "253402300799.9e1",
+            "1e12",
+            "1e99999999999999999999",
+        ] {
+            assert_eq!(t(bad), Err(Reject::BadTimestamp), "{bad}");
+            let quoted = format!(r#""{bad}""#);
+            assert_eq!(t(&quoted), Err(Reject::BadTimestamp), "{quoted}");
+        }
+        for (text, want) in [
+            ("253402300799.9", MAX_UNIX_SECONDS),
+            ("253402300799.999999999999", MAX_UNIX_SECONDS),
+            ("2534023007999e-1", MAX_UNIX_SECONDS),
+            ("2.534023007999e11", MAX_UNIX_SECONDS),
+            ("25340230079900000e-5", MAX_UNIX_SECONDS),
+            ("0.000001400000000e15", 1400000000),
+            ("14e8", 1400000000),
+            ("1.4E+9", 1400000000),
+            ("1400000000.99e0", 1400000000),
+            ("0.99", 0),
+            ("1.99", 1),
+            ("9.99e-1", 0),
+        ] {
+            assert_eq!(t(text), Ok(want), "{text}");
+            assert_eq!(t(&format!(r#""{text}""#)), Ok(want), "\"{text}\"");
+        }
+        // Only a JSON number's text, as a number or a string.
+        for bad in [
+            r#""-.5""#,
+            r#""-0.""#,
+            r#""- 0.5""#,
+            r#""+0.5""#,
+            r#""-0x1""#,
+            "-.5",
+        ] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
