@@ -54,6 +54,9 @@ impl fmt::Display for Accounting {
     }
 }
 
+/// Bytes of a rejected line escaped at once (see [`RejectsFile::write`]).
+const REJECT_PIECE: usize = 64 * 1024;
+
 /// Writes each rejected line as `revision TAB line TAB reason TAB text`, the
 /// text escaped like the TSV files.
 pub struct RejectsFile {
@@ -89,9 +92,20 @@ impl RejectsFile {
         }
         self.line.clear();
         write!(self.line, "{revision}\t{line_no}\t{reason}\t")?;
-        escape_into(&mut self.line, raw);
-        self.line.push(b'\n');
         let out = self.out.as_mut().expect("opened above");
+        // Escaped a piece at a time: a rejected line can be hundreds of
+        // megabytes, and its escaped copy would be as long again.
+        let mut pieces = raw.chunks(REJECT_PIECE).peekable();
+        while let Some(piece) = pieces.next() {
+            escape_into(&mut self.line, piece);
+            if pieces.peek().is_none() {
+                break;
+            }
+            out.write_all(&self.line)
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            self.line.clear();
+        }
+        self.line.push(b'\n');
         out.write_all(&self.line)
             .with_context(|| format!("writing {}", self.path.display()))
     }
@@ -175,5 +189,26 @@ mod tests {
         );
         let first = std::fs::read_to_string(&path).unwrap();
         assert!(first.ends_with("\tmalformed\tfirst\n"), "{first}");
+    }
+
+    /// A line longer than the pieces it is escaped in comes out whole,
+    /// escaped as in one piece, bytes to escape on the pieces' edges too.
+    #[test]
+    fn a_long_rejected_line_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut raw = vec![b'x'; 3 * REJECT_PIECE + 5];
+        for at in [0, REJECT_PIECE - 1, REJECT_PIECE, 2 * REJECT_PIECE + 1] {
+            raw[at] = b"\t\\\n\0"[at % 4];
+        }
+        raw.extend_from_slice(b"\xff\r");
+        let path = dir.path().join("rejects.tsv");
+        let mut r = RejectsFile::new(&path);
+        r.write(3, 7, Reject::Malformed, &raw).unwrap();
+        r.write(3, 8, Reject::Empty, b"{}").unwrap();
+        r.finish().unwrap();
+        let mut want = b"revision\tline\treason\ttext\n3\t7\tmalformed\t".to_vec();
+        escape_into(&mut want, &raw);
+        want.extend_from_slice(b"\n3\t8\tempty\t{}\n");
+        assert!(std::fs::read(&path).unwrap() == want);
     }
 }
