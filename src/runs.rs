@@ -130,7 +130,8 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// until dropped. The file names its holder; it is removed when the lock is
 /// let go, so it exists only while a run holds it.
 pub struct StateFileLock {
-    file: File,
+    /// Holds the lock while open.
+    _file: File,
     path: PathBuf,
 }
 
@@ -167,16 +168,17 @@ impl StateFileLock {
             let _ = file
                 .set_len(0)
                 .and_then(|()| file.write_all(run.to_lines().as_bytes()));
-            return Ok(Ok(StateFileLock { file, path }));
+            return Ok(Ok(StateFileLock { _file: file, path }));
         }
     }
 }
 
 impl Drop for StateFileLock {
     fn drop(&mut self) {
-        // Removed while still locked, so no run can lock it in between.
+        // Removed while still locked (`_file` closes after this), so that no
+        // run can lock the name in between; a run that opened it before
+        // sees that the name is gone once it gets the lock, and retries.
         std::fs::remove_file(&self.path).ok();
-        let _ = &self.file;
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::identity::{Ident, Identities};
@@ -124,7 +124,7 @@ impl StateStore {
         let conn = if on_disk {
             connect(path)?
         } else {
-            Connection::open_in_memory().context("opening an in-memory state store")?
+            Connection::open_in_memory().map_err(|e| failed("creating", path, e))?
         };
         let store = StateStore {
             conn,

@@ -266,6 +266,56 @@ fn an_older_copy_of_the_state_store_is_refused() {
     assert_same(&clean, &db, "with the latest state store restored");
 }
 
+/// A database and a state store from before the database recorded state
+/// store generations and the import in flight (the state store kept the
+/// in-flight revisions then): an import interrupted under the old version
+/// is finished by the new one, and the old imports count as committed.
+#[test]
+fn an_import_interrupted_before_the_upgrade_is_finished_after_it() {
+    let s = Scratch::new();
+    let export = generate(&s, "export", 30_000, 39, "600KB");
+    let clean = reference(&s, &export, "robust_upgrade_ref");
+
+    let db = prepared_db(&unique("robust_upgrade"), &s);
+    let state = s.join("st.sqlite");
+    import_ok(&db, &s, &export, &state, &["--max-revision", "2"]);
+    fail_before_record(&db);
+    import_refused(&db, &s, &export, &state);
+    db.exec("DROP TRIGGER kmdb_test_crash");
+    // What the former version left: no generation anywhere, no marker in
+    // the database, the revisions in flight in the state store.
+    let in_flight = db.query_string("SELECT revisions FROM kmdb_loading");
+    assert!(in_flight.starts_with("3,4"), "{in_flight}");
+    db.exec("DELETE FROM kmdb_loading");
+    db.exec("UPDATE kmdb_imports SET state_generation = 'legacy', state_store = NULL, host = NULL");
+    let store = rusqlite::Connection::open(&state).unwrap();
+    store
+        .execute(
+            "INSERT INTO meta(key, value) VALUES('in_flight', ?1)",
+            [&in_flight],
+        )
+        .unwrap();
+    store
+        .execute("DELETE FROM meta WHERE key = 'generation'", [])
+        .unwrap();
+    drop(store);
+
+    let out = import_ok(&db, &s, &export, &state, &[]);
+    assert!(
+        text(&out.stderr).is_empty(),
+        "quiet, no warning: {}",
+        text(&out.stderr)
+    );
+    assert_same(&clean, &db, "after the upgrade");
+    assert_eq!(
+        db.query_string("SELECT COUNT(*) FROM kmdb_imports WHERE state_generation = 'legacy'"),
+        "0",
+        "the old import is now the state store's"
+    );
+    import_ok(&db, &s, &export, &state, &[]);
+    assert_same(&clean, &db, "once more");
+}
+
 // ---------------------------------------------------------------------------
 // B. One import at a time
 
