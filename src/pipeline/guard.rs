@@ -51,8 +51,9 @@ pub fn lock(
     if let Some(h) = holder.as_ref().filter(|h| h.is_gone()) {
         // A run killed mid-statement: the server keeps its session, and the
         // lock, until that statement ends.
-        progress.log(&format!(
-            "waiting for the server to finish the last statement of a run that was killed              ({h}), which holds the database's import lock until then"
+        progress.warn(&format!(
+            "waiting for the server to finish the last statement of a run that was killed \
+             ({h}), which holds the database's import lock until then"
         ));
         holder = target.lock(&run, KILLED_RUN_WAIT)?;
     }
@@ -62,7 +63,7 @@ pub fn lock(
     Ok(Locks { _state: file })
 }
 
-/// `1 .. 9`, or `1, 3, 5 .. 9`-like lists for scattered revisions.
+/// `1 .. 9` for consecutive revisions, else a list (`1, 3, 5`).
 pub fn span(revisions: &[u64]) -> String {
     match (revisions.first(), revisions.last()) {
         (Some(a), Some(b)) if revisions.len() as u64 == b - a + 1 => {
@@ -102,9 +103,9 @@ pub fn check(
     let mut loading = target.loading()?;
     // The state store committed the import in flight, but the run ended
     // before the database heard of it.
-    if let Some(l) = &loading {
-        if l.next == generation && l.import_id.is_some() && l.import_id == last {
-            target.commit_import(l.import_id.unwrap_or_default(), &generation)?;
+    if let (Some(l), Some(id)) = (&loading, last) {
+        if l.next == generation && l.import_id == Some(id) {
+            target.commit_import(id, &generation)?;
             loading = None;
         }
     }
@@ -125,10 +126,10 @@ pub fn check(
                     target.commit_import(id, &generation)?;
                 }
                 Some(l) if l.id >= id => bail!(
-                    "state store {path} is not the latest: it matches import #{id}, but {}; \
-                     importing with it would load those revisions again for other users. \
-                     restore the latest state store (the file as that import left it), or start \
-                     over with `kmdb flush --yes` and import everything again",
+                    "state store {path} is not the latest: it matches import #{id}, but {}. \
+                     Importing with it would load revisions again under other user ids: restore \
+                     the latest state store (the file as that import left it), or start over \
+                     with `kmdb flush --yes` and import everything again",
                     committed_since(l, id)
                 ),
                 _ => bail!(
