@@ -200,8 +200,16 @@ pub(super) fn record_import(conn: &mut Conn, import: &ImportRecord<'_>) -> Resul
     let mut tx = conn.start_transaction(mysql::TxOpts::default())?;
     // An earlier try of this import whose state commit failed recorded a
     // row: it is rewritten, so that each import has one.
-    let mut id = None;
-    if let Some(old) = import.replaces {
+    let replaces = match import.replaces {
+        Some(old) => tx
+            .exec_first::<u64, _, _>(
+                "SELECT id FROM kmdb_imports WHERE id = ? FOR UPDATE",
+                (old,),
+            )
+            .context("reading the import's earlier row in kmdb_imports")?,
+        None => None,
+    };
+    let id = if let Some(old) = replaces {
         let sets: Vec<String> = ["source", "revisions"]
             .into_iter()
             .map(str::to_owned)
@@ -220,27 +228,21 @@ pub(super) fn record_import(conn: &mut Conn, import: &ImportRecord<'_>) -> Resul
             mysql::Params::Positional(with_id),
         )
         .context("recording the import in kmdb_imports")?;
-        if tx.affected_rows() > 0 {
-            id = Some(old);
-        }
-    }
-    let id = match id {
-        Some(id) => id,
-        None => {
-            tx.exec_drop(
-                format!(
-                    "INSERT INTO kmdb_imports(started_at, finished_at, source, revisions, {},
-                         rejects_file, state_store, host)
-                     VALUES({started}, UTC_TIMESTAMP(), ?, ?, {}, ?, ?, ?)",
-                    columns.join(", "),
-                    marks(columns.len())
-                ),
-                mysql::Params::Positional(params),
-            )
-            .context("recording the import in kmdb_imports")?;
-            tx.last_insert_id()
-                .context("the server gave no id to the kmdb_imports row")?
-        }
+        old
+    } else {
+        tx.exec_drop(
+            format!(
+                "INSERT INTO kmdb_imports(started_at, finished_at, source, revisions, {},
+                     rejects_file, state_store, host)
+                 VALUES({started}, UTC_TIMESTAMP(), ?, ?, {}, ?, ?, ?)",
+                columns.join(", "),
+                marks(columns.len())
+            ),
+            mysql::Params::Positional(params),
+        )
+        .context("recording the import in kmdb_imports")?;
+        tx.last_insert_id()
+            .context("the server gave no id to the kmdb_imports row")?
     };
     tx.exec_drop("UPDATE kmdb_loading SET import_id = ?", (id,))
         .context("naming the import's row in kmdb_loading")?;
