@@ -808,7 +808,13 @@ impl Arrivals {
                 }
                 bail!("{}: the file was not downloaded", file.path.display());
             }
-            st = self.changed.wait(st).expect("arrivals lock");
+            // Downloads stop on Ctrl-C, so files may never arrive.
+            crate::interrupt::check()?;
+            st = self
+                .changed
+                .wait_timeout(st, std::time::Duration::from_millis(200))
+                .expect("arrivals lock")
+                .0;
         }
     }
 }

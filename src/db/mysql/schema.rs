@@ -14,11 +14,18 @@ use crate::partition::{self, PartitionMap};
 use crate::table::{Table, DATA_TABLES};
 
 /// The SQL files of `migrations/`, applied in order and recorded.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "create_tables",
-    include_str!("../../../migrations/mysql/0001_create_tables.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "create_tables",
+        include_str!("../../../migrations/mysql/0001_create_tables.sql"),
+    ),
+    (
+        2,
+        "state_matching",
+        include_str!("../../../migrations/mysql/0002_state_matching.sql"),
+    ),
+];
 
 /// Creates or upgrades the schema; returns the versions applied now.
 pub fn setup(conn: &mut Conn) -> Result<Vec<u32>> {
@@ -72,21 +79,7 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
 
 /// A fresh random token naming one database's contents.
 pub fn new_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..2u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.write_u32(std::process::id());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
+    crate::state::random_token()
 }
 
 /// Fails with "run `kmdb setup`" unless the schema is there and current.
@@ -234,10 +227,13 @@ pub fn counts(conn: &mut Conn) -> Result<Vec<(&'static str, u64)>> {
     Ok(out)
 }
 
-/// Empties the data tables and the import history, keeping the filters, and
-/// gives the database a new token.
+/// Empties the data tables, the import history and the import in flight,
+/// keeping the filters, and gives the database a new token.
 pub fn flush(conn: &mut Conn) -> Result<String> {
-    for table in DATA_TABLES.into_iter().chain(["kmdb_imports"]) {
+    for table in DATA_TABLES
+        .into_iter()
+        .chain(["kmdb_imports", "kmdb_loading"])
+    {
         exec(
             conn,
             &format!("TRUNCATE TABLE `{table}`"),
