@@ -221,7 +221,7 @@ mod tests {
         }
         raw.extend_from_slice(b"\xff\r");
         let path = dir.path().join("rejects.tsv");
-        let mut r = RejectsFile::new(&path);
+        let mut r = RejectsFile::new(&path, &dir.path().join("rejects.partial"));
         r.write(3, 7, Reject::Malformed, &raw).unwrap();
         r.write(3, 8, Reject::Empty, b"{}").unwrap();
         r.finish().unwrap();
