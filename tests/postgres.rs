@@ -6,15 +6,43 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use kmdb::dates::Day;
 use kmdb::db::postgres::{
-    self as pg, catchup,
-    load::{self, Loader, Replace, Rows},
-    partition, schema, PgUrl,
+    self as pg,
+    load::{self, PgLoader as Loader, Replace, Rows},
+    partition, rows as catchup, schema,
 };
-use kmdb::partition::{plan, Day, PartitionMap};
+use kmdb::db::{DatabaseUrl, ImportRecord};
+use kmdb::partition::{plan, PartitionMap};
 use kmdb::report::Accounting;
-use kmdb::tsv::{Table, TsvFile, TsvWriter};
+use kmdb::rows::{RowSink, TsvFile, TsvWriter};
+use kmdb::table::Table;
 use postgres::{Client, NoTls};
+
+/// Records an import of `revisions` that took `seconds`; returns its id.
+fn record(c: &mut Client, a: &Accounting, revisions: &str, seconds: u64) -> u64 {
+    catchup::record_import(
+        c,
+        &ImportRecord {
+            source: "src".into(),
+            revisions: revisions.into(),
+            accounting: a,
+            rejects_file: None,
+            seconds,
+            replaces: None,
+            state_store: "state.sqlite".into(),
+            host: "here".into(),
+        },
+    )
+    .unwrap()
+}
+
+/// Imports in kmdb_imports.
+fn import_count(c: &mut Client) -> i64 {
+    c.query_one("SELECT COUNT(*) FROM kmdb_imports", &[])
+        .unwrap()
+        .get(0)
+}
 
 /// The server tests run against.
 fn base_url() -> String {
@@ -65,8 +93,8 @@ impl TestDb {
         }
     }
 
-    fn url(&self) -> PgUrl {
-        PgUrl::parse(&self.url).unwrap()
+    fn url(&self) -> DatabaseUrl {
+        DatabaseUrl::parse(&self.url).unwrap()
     }
 
     /// A kmdb session (UTC).
@@ -139,7 +167,7 @@ fn setup_creates_the_schema_once_and_check_wants_it() {
         err,
         "the database has no kmdb schema: run `kmdb setup` first"
     );
-    assert_eq!(schema::setup(&mut c).unwrap(), [1]);
+    assert_eq!(schema::setup(&mut c).unwrap(), [1, 2]);
     assert_eq!(schema::setup(&mut c).unwrap(), Vec::<u32>::new());
     schema::check(&mut c).unwrap();
     let token = schema::token(&mut c).unwrap();
@@ -150,7 +178,7 @@ fn setup_creates_the_schema_once_and_check_wants_it() {
         token,
         "setup keeps the token"
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM kmdb_migrations"), 1);
+    assert_eq!(db.count("SELECT COUNT(*) FROM kmdb_migrations"), 2);
     for table in Table::ALL {
         let map = partition::partitions(&mut c, table).unwrap();
         assert_eq!((map.len(), map.name(0)), (1, "pLast"), "{table:?}");
@@ -242,7 +270,7 @@ fn the_schema_has_the_types_collations_and_indexes_of_spec_8() {
 #[test]
 fn connection_errors_say_what_to_check_and_hide_the_password() {
     let base = base_url();
-    let real = PgUrl::parse(&base).unwrap();
+    let real = DatabaseUrl::parse(&base).unwrap();
     let password = base
         .split_once("://")
         .and_then(|(_, r)| r.rsplit_once('@'))
@@ -268,7 +296,7 @@ fn connection_errors_say_what_to_check_and_hide_the_password() {
         ),
     ];
     for (url, says, advice) in cases {
-        let Err(err) = pg::connect(&PgUrl::parse(&url).unwrap()) else {
+        let Err(err) = pg::connect(&DatabaseUrl::parse(&url).unwrap()) else {
             panic!("{url} connected");
         };
         let err = err.to_string();
@@ -298,8 +326,12 @@ fn sessions_are_utc_whatever_the_server_zone() {
         blank: 1,
         ..Default::default()
     };
-    let id =
-        schema::record_import(&mut c, "src", &a, &[(1, 3)], None, Duration::from_secs(90)).unwrap();
+    let id = record(&mut c, &a, "1", 90);
+    c.execute(
+        "UPDATE kmdb_imports SET state_generation = 'g' WHERE id = $1",
+        &[&(id as i64)],
+    )
+    .unwrap();
     // finished_at is UTC, and started_at the duration before it.
     let row = c
         .query_one(
@@ -319,16 +351,16 @@ fn sessions_are_utc_whatever_the_server_zone() {
         row.get::<_, i64>(0)
     );
     assert_eq!(row.get::<_, i64>(1), 90);
-    let last = schema::last_import(&mut c).unwrap().unwrap();
+    let last = catchup::last_import(&mut c).unwrap().unwrap();
     assert_eq!(
         (
             last.id,
             last.revisions.as_str(),
-            last.lines,
-            last.events,
-            last.rejected
+            last.accounting.lines,
+            last.accounting.events,
+            last.accounting.blank
         ),
-        (id, "1", 3, 2, 0)
+        (id, "1", 3, 2, 1)
     );
 }
 
@@ -489,7 +521,7 @@ fn kmdb_tsv_loads_by_copy_byte_for_byte_and_exactly_once() {
         let t = secs("2014-01-01 00:00:00") + (id as i64 * 7919) % (40 * 86_400);
         assert_eq!(
             r.get::<_, String>(5).as_bytes(),
-            &kmdb::tsv::datetime(t)[..],
+            &kmdb::dates::datetime(t)[..],
             "t of {id}"
         );
         assert_eq!(r.get::<_, Option<i64>>(6), Some(id as i64));
@@ -681,7 +713,7 @@ fn the_catch_up_repoints_deletes_and_removes_uncommitted_rows() {
     ))
     .unwrap();
     // User 2 merged into 1; user 3 ignored.
-    catchup::repoint(&mut c, &[(2, 1)]).unwrap();
+    catchup::repoint_users(&mut c, &[(2, 1)]).unwrap();
     assert_eq!(db.count("SELECT COUNT(*) FROM events WHERE user_id = 1"), 3);
     assert_eq!(
         db.count("SELECT COUNT(*) FROM properties WHERE user_id = 1"),
@@ -691,11 +723,11 @@ fn the_catch_up_repoints_deletes_and_removes_uncommitted_rows() {
         catchup::aliases_naming(&mut c, &["c".to_string()]).unwrap(),
         [("c".to_string(), "x".to_string())]
     );
-    assert!(catchup::has_rows(&mut c, 3).unwrap());
-    assert!(!catchup::has_rows(&mut c, 4).unwrap());
+    assert!(catchup::user_has_rows(&mut c, 3).unwrap());
+    assert!(!catchup::user_has_rows(&mut c, 4).unwrap());
     catchup::delete_rows_of_users(&mut c, &[3]).unwrap();
-    catchup::delete_names(&mut c, &["c".to_string()]).unwrap();
-    catchup::prune_keys(&mut c).unwrap();
+    catchup::delete_identities(&mut c, &["c".to_string()]).unwrap();
+    catchup::delete_unused_keys(&mut c).unwrap();
     assert_eq!(db.count("SELECT COUNT(*) FROM events"), 3);
     assert_eq!(db.count("SELECT COUNT(*) FROM aliases"), 0);
     assert_eq!(db.count("SELECT COUNT(*) FROM users"), 3);
@@ -707,7 +739,7 @@ fn the_catch_up_repoints_deletes_and_removes_uncommitted_rows() {
     // An interrupted import of revision 2 added user 4 and key 3.
     c.batch_execute("INSERT INTO keys VALUES (3, 'new')")
         .unwrap();
-    catchup::remove_uncommitted(&mut c, &[2], 3, 2).unwrap();
+    catchup::remove_revisions(&mut c, &[2], 3, 2).unwrap();
     assert_eq!(db.count("SELECT COUNT(*) FROM events"), 2);
     assert_eq!(db.count("SELECT MAX(id) FROM users"), 2);
     assert_eq!(db.count("SELECT MAX(id)::bigint FROM keys"), 2);
@@ -725,9 +757,8 @@ fn flush_empties_the_data_and_renews_the_token() {
     )
     .unwrap();
     let a = Accounting::default();
-    let first = schema::record_import(&mut c, "s", &a, &[], None, Duration::ZERO).unwrap();
-    assert!(schema::import_exists(&mut c, first).unwrap());
-    assert_eq!(schema::import_count(&mut c).unwrap(), 1);
+    let first = record(&mut c, &a, "1", 0);
+    assert_eq!(import_count(&mut c), 1);
     let counts = schema::counts(&mut c).unwrap();
     assert_eq!(
         counts,
@@ -743,84 +774,10 @@ fn flush_empties_the_data_and_renews_the_token() {
     assert_ne!(new, token);
     assert_eq!(schema::token(&mut c).unwrap(), new);
     assert!(schema::counts(&mut c).unwrap().iter().all(|(_, n)| *n == 0));
-    assert_eq!(schema::import_count(&mut c).unwrap(), 0);
+    assert_eq!(import_count(&mut c), 0);
     assert_eq!(schema::filters(&mut c).unwrap().ignored_users, ["boss"]);
-    assert_eq!(schema::last_import(&mut c).unwrap(), None);
+    assert!(catchup::last_import(&mut c).unwrap().is_none());
     // Import numbers start over, as AUTO_INCREMENT after TRUNCATE on MySQL.
-    let again = schema::record_import(&mut c, "s", &a, &[], None, Duration::ZERO).unwrap();
+    let again = record(&mut c, &a, "1", 0);
     assert_eq!(again, first);
-}
-
-#[test]
-fn apply_catchup_merges_and_drops_as_the_resolver_says() {
-    use kmdb::db::schema::Filters;
-    use kmdb::state::StateStore;
-
-    let db = TestDb::new("apply_catchup");
-    let mut c = db.with_schema(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let mut snap = StateStore::open(&dir.path().join("state.sqlite"))
-        .unwrap()
-        .load()
-        .unwrap();
-    // users.id is the identity's number + 1.
-    let names = ["anon1", "anon2", "emp@co", "cookie", "partner"];
-    for name in names {
-        snap.identities.intern(name);
-    }
-    snap.stored = vec![true; names.len()];
-    let before = snap.identities.canonicals();
-    c.batch_execute(
-        "INSERT INTO users VALUES (1, 'anon1', NULL), (2, 'anon2', NULL), (3, 'emp@co', NULL),
-                                  (4, 'cookie', NULL), (5, 'partner', NULL);
-         INSERT INTO keys VALUES (1, 'visit'), (2, 'secret');
-         INSERT INTO events VALUES (1, '2014-01-01', 1, 1), (2, '2014-01-01', 1, 2),
-                                   (3, '2014-01-01', 2, 4);
-         INSERT INTO properties VALUES (1, '2014-01-01', 1, 'x', 2, 2);
-         INSERT INTO aliases VALUES (1, '2014-01-01', 'cookie', 'partner', 0);",
-    )
-    .unwrap();
-    // This import links anon1 with anon2, and cookie with an ignored user.
-    let a = |s: &mut kmdb::state::Snapshot, x: &str, y: &str| {
-        let (x, y) = (s.identities.get(x).unwrap(), s.identities.get(y).unwrap());
-        s.identities.link(x, y)
-    };
-    assert!(a(&mut snap, "anon1", "anon2"));
-    assert!(a(&mut snap, "cookie", "emp@co"));
-    let filters = Filters {
-        ignored_users: vec!["emp@co".into()],
-        ..Default::default()
-    };
-    let catchup = kmdb::resolve::catchup(&mut snap, &before, &filters);
-    catchup::apply_catchup(&mut c, &catchup, &mut snap).unwrap();
-    let events: Vec<(i64, i64)> = c
-        .query("SELECT id, user_id FROM events ORDER BY id", &[])
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    assert_eq!(
-        events,
-        [(1, 1), (2, 1)],
-        "anon2's rows are anon1's, cookie's gone"
-    );
-    assert_eq!(db.count("SELECT user_id FROM properties"), 1);
-    let users: Vec<String> = c
-        .query("SELECT name FROM users ORDER BY id", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(
-        users,
-        ["anon1", "anon2"],
-        "partner was named only next to cookie"
-    );
-    assert_eq!(db.count("SELECT COUNT(*) FROM aliases"), 0);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM keys"),
-        1,
-        "'secret' only served cookie"
-    );
-    assert_eq!(snap.stored, [true, true, false, false, false]);
 }

@@ -1,5 +1,5 @@
 -- The tables of SPEC sections 6 and 8 on PostgreSQL: the same tables and
--- columns as migrations/0001_create_tables.sql, byte-order text
+-- columns as migrations/mysql/0001_create_tables.sql, byte-order text
 -- (varchar(255) COLLATE "C"), `t` a timestamp without time zone holding UTC.
 -- Applied in one transaction by `kmdb setup` (src/db/postgres/schema.rs).
 --

@@ -1,6 +1,6 @@
 //! `COPY … FROM STDIN` of kmdb's TSV batches, exactly once.
 //!
-//! The files are MySQL `LOAD DATA` text (see `crate::tsv`), which is also
+//! The files are MySQL `LOAD DATA` text (see `crate::rows`), which is also
 //! PostgreSQL's COPY text format: `\\`, `\t`, `\n` and `\r` mean the same,
 //! `\N` is NULL, and `YYYY-MM-DD HH:MM:SS` reads as a timestamp under any
 //! `DateStyle`. (The one escape COPY lacks, MySQL's `\0`, never occurs: on
@@ -17,14 +17,15 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use postgres::{Client, CopyInWriter, Transaction};
 
 use super::partition::table_of;
 use super::{failed, Doing};
-use crate::tsv::{merge_runs, Table, TsvFile};
+use crate::rows::{merge_runs, TsvFile};
+use crate::table::Table;
 
 /// Columns of a table's TSV files, in order.
 pub fn columns(table: Table) -> &'static str {
@@ -184,18 +185,18 @@ fn send(mut copy: CopyInWriter<'_>, rows: Rows<'_>) -> Result<u64, CopyError> {
 }
 
 /// One load session, on a connection of its own.
-pub struct Loader {
+pub struct PgLoader {
     client: Client,
 }
 
-impl Loader {
-    pub fn new(mut client: Client) -> Result<Loader> {
+impl PgLoader {
+    pub fn new(mut client: Client) -> Result<PgLoader> {
         // Staged batches stay in memory (the default is 8 MB); settable only
         // before the session's first temporary table.
         client
             .batch_execute("SET temp_buffers = '256MB'")
             .doing("setting up a load session")?;
-        Ok(Loader { client })
+        Ok(PgLoader { client })
     }
 
     /// Loads one TSV file into its partition; returns the rows inserted.
@@ -222,10 +223,21 @@ impl Loader {
         };
         copy(&mut self.client, &target, rows, what)
     }
+}
 
-    /// The session's connection, for the statements that follow the loads.
-    pub fn into_client(self) -> Client {
-        self.client
+impl crate::db::Loader for PgLoader {
+    fn load(&mut self, file: &TsvFile) -> Result<u64> {
+        PgLoader::load(self, file)
+    }
+
+    fn load_users(&mut self, path: &Path) -> Result<u64> {
+        let parts = [path.to_owned()];
+        let what = format!("loading {}", path.display());
+        self.replace(Replace::Users, Rows::Files(&parts), &what)
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -1,157 +1,63 @@
-//! PostgreSQL (SPEC §8): connecting from a `postgres://` URL (the password
-//! never shown), the schema, partitions, `COPY … FROM STDIN` loads and the
-//! statements of the catch-up. The only module that talks to PostgreSQL.
+//! PostgreSQL (SPEC §8): sessions in UTC with ISO dates, the schema and its
+//! partitions ([`schema`], [`partition`]), `COPY … FROM STDIN` loads
+//! ([`load`]), the import lock and marker ([`runs`]) and the statements on
+//! rows of earlier imports ([`rows`]).
 //!
 //! Sessions run in UTC with ISO dates, whatever the server's `TimeZone` and
 //! `DateStyle`: `t` is a `timestamp` written and read as UTC text, and the
 //! partition bounds the catalog prints are parsed in ISO form.
 
-pub mod catchup;
 pub mod load;
 pub mod partition;
+pub mod rows;
+mod runs;
 pub mod schema;
 
-use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
-/// The form a PostgreSQL `DATABASE_URL` takes, for messages.
-pub const URL_FORM: &str = "postgres://user:password@host:5432/database";
+use super::url::percent_encode;
+use super::{
+    DatabaseUrl, ImportRecord, LastImport, Loader, Loading, PartitionLocks, RunInfo, Target,
+};
+use crate::dates::Day;
+use crate::filters::Filters;
+use crate::partition::PartitionMap;
+use crate::table::Table;
 
-/// Whether `url` names a PostgreSQL server (`postgres://` or `postgresql://`).
-pub fn is_postgres_url(url: &str) -> bool {
-    let url = url.trim();
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// A PostgreSQL `DATABASE_URL` that never shows its password, not even in
-/// `Debug`.
-#[derive(Clone)]
-pub struct PgUrl {
-    url: String,
-    config: Config,
-}
-
-impl PgUrl {
-    pub fn parse(url: &str) -> Result<PgUrl> {
-        let url = url.trim().to_owned();
-        if !is_postgres_url(&url) {
-            bail!(
-                "DATABASE_URL must look like {URL_FORM} (or postgresql://…) (got {})",
-                redact_userinfo(&url, &url)
-            );
-        }
-        let config: Config = encode_userinfo(&url)
-            .parse()
-            .map_err(|e: postgres::Error| {
-                anyhow::anyhow!(
-                    "DATABASE_URL {} is not a valid PostgreSQL URL: {}",
-                    redact_userinfo(&url, &url),
-                    redact_userinfo(&message(&e), &url)
-                )
-            })?;
-        let db = PgUrl { url, config };
-        if db.config.get_hosts().is_empty() {
-            bail!("DATABASE_URL {db} names no host: write it as {URL_FORM}");
-        }
-        if db.database().is_empty() {
-            bail!("DATABASE_URL {db} names no database: add /DATABASE at its end");
-        }
-        if db.config.get_ssl_mode() == postgres::config::SslMode::Require {
-            bail!(
-                "DATABASE_URL {db} asks for sslmode=require, and kmdb does not speak TLS to \
-                 PostgreSQL: connect through a local tunnel, or drop sslmode=require"
-            );
-        }
-        Ok(db)
+/// The client's configuration, from the URL's decoded parts (so that a
+/// password holding `%`-encoded characters reaches the server as written).
+fn config(url: &DatabaseUrl) -> Result<Config> {
+    let mut text = format!("postgres://{}", percent_encode(&url.user()));
+    if let Some(pass) = url.password() {
+        text.push(':');
+        text.push_str(&percent_encode(&pass));
     }
-
-    pub fn database(&self) -> &str {
-        self.config.get_dbname().unwrap_or("")
+    text.push_str(&format!("@{}", url.host()));
+    if let Some(port) = url.port() {
+        text.push_str(&format!(":{port}"));
     }
-
-    pub fn user(&self) -> &str {
-        self.config.get_user().unwrap_or("")
+    text.push_str(&format!("/{}", percent_encode(&url.database())));
+    if let Some((_, query)) = url.raw().split_once('?') {
+        text.push_str(&format!("?{query}"));
     }
-
-    /// `host:port` of the server (the first one of a list).
-    pub fn server(&self) -> String {
-        let host = match self.config.get_hosts().first() {
-            Some(postgres::config::Host::Tcp(h)) => h.clone(),
-            #[cfg(unix)]
-            Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-            None => String::new(),
-        };
-        let port = self.config.get_ports().first().copied().unwrap_or(5432);
-        format!("{host}:{port}")
+    let config: Config = text.parse().map_err(|e: postgres::Error| {
+        anyhow::anyhow!(
+            "DATABASE_URL {url} is not a valid PostgreSQL URL: {}",
+            url.redact(&message(&e))
+        )
+    })?;
+    if config.get_ssl_mode() == postgres::config::SslMode::Require {
+        bail!(
+            "DATABASE_URL {url} asks for sslmode=require, and kmdb does not speak TLS to \
+             PostgreSQL: connect through a local tunnel, or drop sslmode=require"
+        );
     }
-
-    /// Replaces this URL's password wherever it appears in `text`.
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = redact_userinfo(text, &self.url);
-        if let Some(pass) = self.config.get_password() {
-            let pass = String::from_utf8_lossy(pass);
-            if !pass.is_empty() {
-                out = out.replace(&*pass, "***");
-            }
-        }
-        out
-    }
-}
-
-/// `url` with the `@`, `/`, `?` and `#` of its user and password
-/// percent-encoded: the last `@` (before any `?`) ends them, as for
-/// [`redact_userinfo`], where the client library would stop at the first.
-fn encode_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let before_query = rest.split('?').next().unwrap_or("");
-    let Some(at) = before_query.rfind('@') else {
-        return url.to_owned();
-    };
-    let mut out = format!("{scheme}://");
-    for c in rest[..at].chars() {
-        match c {
-            '@' => out.push_str("%40"),
-            '/' => out.push_str("%2F"),
-            '?' => out.push_str("%3F"),
-            '#' => out.push_str("%23"),
-            c => out.push(c),
-        }
-    }
-    out.push_str(&rest[at..]);
-    out
-}
-
-/// Replaces the password of the URL `url` in `text` with `***`.
-fn redact_userinfo(text: &str, url: &str) -> String {
-    let Some((_, rest)) = url.split_once("://") else {
-        return text.to_owned();
-    };
-    // The last `@` (before any `?`) ends the user part, even when a
-    // password holds an unencoded `/` or `@`.
-    let before_query = rest.split('?').next().unwrap_or("");
-    let userinfo = before_query.rsplit_once('@').map(|(u, _)| u).unwrap_or("");
-    match userinfo.split_once(':') {
-        Some((_, pass)) if !pass.is_empty() => text.replace(pass, "***"),
-        _ => text.to_owned(),
-    }
-}
-
-impl fmt::Display for PgUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redact(&self.url))
-    }
-}
-
-impl fmt::Debug for PgUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PgUrl({self})")
-    }
+    Ok(config)
 }
 
 /// Statements every session runs first: UTC, ISO dates, no notices.
@@ -160,8 +66,8 @@ const SESSION_SETUP: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; \
 
 /// Opens a session in UTC. Errors say what failed and what to check, and
 /// never hold the password.
-pub fn connect(url: &PgUrl) -> Result<Client> {
-    let mut config = url.config.clone();
+pub fn connect(url: &DatabaseUrl) -> Result<Client> {
+    let mut config = config(url)?;
     config
         .connect_timeout(Duration::from_secs(10))
         .application_name("kmdb");
@@ -175,7 +81,7 @@ pub fn connect(url: &PgUrl) -> Result<Client> {
 }
 
 /// What a failed connection means for the user.
-fn connect_error(url: &PgUrl, e: &postgres::Error) -> String {
+fn connect_error(url: &DatabaseUrl, e: &postgres::Error) -> String {
     let server = url.server();
     let (user, db) = (url.user(), url.database());
     let Some(db_error) = e.as_db_error() else {
@@ -277,49 +183,161 @@ pub fn bigint(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A PostgreSQL database.
+pub struct Postgres {
+    url: DatabaseUrl,
+    client: Client,
+}
 
-    #[test]
-    fn passwords_never_show() {
-        let url = PgUrl::parse("postgres://kmdb:s3cr%40t@db.example:5433/km").unwrap();
-        assert_eq!(url.to_string(), "postgres://kmdb:***@db.example:5433/km");
-        assert_eq!(
-            format!("{url:?}"),
-            "PgUrl(postgres://kmdb:***@db.example:5433/km)"
-        );
-        assert_eq!(url.redact("bad s3cr@t and s3cr%40t"), "bad *** and ***");
-        assert_eq!(url.server(), "db.example:5433");
-        assert_eq!(url.database(), "km");
-        assert_eq!(url.user(), "kmdb");
-        // Unencoded `@` and `/` in a password: the last `@` ends it.
-        let url = PgUrl::parse("postgresql://u:p@s/s@h/db?application_name=a@b").unwrap();
-        assert_eq!(
-            url.to_string(),
-            "postgresql://u:***@h/db?application_name=a@b"
-        );
-        assert_eq!((url.server().as_str(), url.database()), ("h:5432", "db"));
-        assert_eq!(url.redact("p@s/s"), "***");
+impl Postgres {
+    pub fn connect(url: &DatabaseUrl) -> Result<Postgres> {
+        Ok(Postgres {
+            url: url.clone(),
+            client: connect(url)?,
+        })
+    }
+}
+
+impl Target for Postgres {
+    fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
-    #[test]
-    fn urls_of_other_forms_are_refused_without_their_password() {
-        for (bad, says) in [
-            ("mysql://u:pw1@h:3306/db", "must look like postgres://"),
-            ("postgres://u:pw1@h:5432", "names no database"),
-            ("postgres://u:pw1@/db", "names no host"),
-            (
-                "postgres://u:pw1@h/db?sslmode=require",
-                "does not speak TLS",
-            ),
-            ("postgres://u:pw1@h:port/db", "not a valid PostgreSQL URL"),
-        ] {
-            let err = PgUrl::parse(bad).unwrap_err().to_string();
-            assert!(err.contains(says), "{bad}: {err}");
-            assert!(!err.contains("pw1"), "{bad}: {err}");
+    fn stores_nul(&self) -> bool {
+        false
+    }
+
+    fn setup(&mut self) -> Result<Vec<u32>> {
+        schema::setup(&mut self.client)
+    }
+
+    fn check_schema(&mut self) -> Result<()> {
+        schema::check(&mut self.client)
+    }
+
+    fn check_bulk_load(&mut self) -> Result<()> {
+        // COPY FROM STDIN needs no server setting, only INSERT on the tables.
+        Ok(())
+    }
+
+    fn token(&mut self) -> Result<String> {
+        schema::token(&mut self.client)
+    }
+
+    fn has_import(&mut self, id: u64) -> Result<bool> {
+        Ok(self
+            .client
+            .query_opt("SELECT 1 FROM kmdb_imports WHERE id = $1", &[&bigint(id)])
+            .doing("reading kmdb_imports")?
+            .is_some())
+    }
+
+    fn filters(&mut self) -> Result<Filters> {
+        schema::filters(&mut self.client)
+    }
+
+    fn lock(&mut self, run: &RunInfo, wait: Duration) -> Result<Option<RunInfo>> {
+        runs::lock(&mut self.client, run, wait)
+    }
+
+    fn loading(&mut self) -> Result<Option<Loading>> {
+        runs::loading(&mut self.client)
+    }
+
+    fn start_loading(&mut self, loading: &Loading) -> Result<()> {
+        runs::start_loading(&mut self.client, loading)
+    }
+
+    fn commit_import(&mut self, id: u64, generation: &str) -> Result<()> {
+        runs::commit_import(&mut self.client, id, generation)
+    }
+
+    fn abandon_loading(&mut self) -> Result<()> {
+        runs::abandon_loading(&mut self.client)
+    }
+
+    fn partitions(&mut self, table: Table) -> Result<PartitionMap> {
+        partition::partitions(&mut self.client, table)
+    }
+
+    fn empty_partitions(&mut self, table: Table) -> Result<Vec<String>> {
+        partition::empty_partitions(&mut self.client, table)
+    }
+
+    fn add_partitions(&mut self, bounds: &[Day]) -> Result<usize> {
+        partition::extend_partitions(&mut self.client, bounds)
+    }
+
+    fn drop_stages(&mut self) -> Result<()> {
+        // Staging tables are temporary: they end with their session.
+        Ok(())
+    }
+
+    fn loader<'a>(
+        &self,
+        _session: usize,
+        _locks: &'a PartitionLocks,
+        _staging: bool,
+    ) -> Result<Box<dyn Loader + 'a>> {
+        // Sessions take a lock on each partition they load (see [`load`]).
+        Ok(Box::new(load::PgLoader::new(connect(&self.url)?)?))
+    }
+
+    fn load_keys(&mut self, rows: &[u8], _scratch: &Path) -> Result<()> {
+        load::replace_rows(&mut self.client, load::Replace::Keys, rows).map(|_| ())
+    }
+
+    fn record_import(&mut self, import: &ImportRecord<'_>) -> Result<u64> {
+        rows::record_import(&mut self.client, import)
+    }
+
+    fn remove_revisions(&mut self, revisions: &[u64], users: u64, keys: u64) -> Result<()> {
+        rows::remove_revisions(&mut self.client, revisions, users, keys)
+    }
+
+    fn aliases_naming(&mut self, names: &[String]) -> Result<Vec<(String, String)>> {
+        rows::aliases_naming(&mut self.client, names)
+    }
+
+    fn user_has_rows(&mut self, user: u64) -> Result<bool> {
+        rows::user_has_rows(&mut self.client, user)
+    }
+
+    fn delete_user(&mut self, user: u64) -> Result<()> {
+        self.client
+            .execute("DELETE FROM users WHERE id = $1", &[&bigint(user)])
+            .doing("deleting a user")
+            .map(|_| ())
+    }
+
+    fn delete_rows_of_users(&mut self, users: &[u64]) -> Result<()> {
+        rows::delete_rows_of_users(&mut self.client, users)
+    }
+
+    fn delete_identities(&mut self, names: &[String]) -> Result<()> {
+        rows::delete_identities(&mut self.client, names)
+    }
+
+    fn delete_unused_keys(&mut self) -> Result<()> {
+        rows::delete_unused_keys(&mut self.client)
+    }
+
+    fn repoint_users(&mut self, remap: &[(u64, u64)]) -> Result<()> {
+        if remap.is_empty() {
+            return Ok(());
         }
-        assert!(is_postgres_url(" postgresql://h/db"));
-        assert!(!is_postgres_url("mysql://h/db"));
+        rows::repoint_users(&mut self.client, remap)
+    }
+
+    fn row_counts(&mut self) -> Result<Vec<(&'static str, u64)>> {
+        schema::counts(&mut self.client)
+    }
+
+    fn last_import(&mut self) -> Result<Option<LastImport>> {
+        rows::last_import(&mut self.client)
+    }
+
+    fn flush(&mut self) -> Result<String> {
+        schema::flush(&mut self.client)
     }
 }

@@ -20,8 +20,9 @@ use anyhow::{bail, Result};
 use postgres::{Client, GenericClient};
 
 use super::Doing;
-use crate::partition::{self, name_for, Day, PartitionMap};
-use crate::tsv::Table;
+use crate::dates::Day;
+use crate::partition::{self, name_for, PartitionMap};
+use crate::table::Table;
 
 /// The table holding `partition` (a name of a [`PartitionMap`]) of `table`.
 pub fn table_of(table: Table, partition: &str) -> String {

@@ -1,25 +1,29 @@
 //! Schema on PostgreSQL: numbered migrations applied in one transaction and
-//! recorded, the database's identity token, filters, counts, flush, and the
-//! bookkeeping of imports.
+//! recorded, the database's identity token, filters, counts and flush.
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use postgres::{Client, GenericClient};
 
-use super::{bigint, Doing};
-use crate::db::schema::{new_token, Filters};
-use crate::record::Reject;
-use crate::report::Accounting;
+use super::Doing;
+use crate::db::mysql::schema::new_token;
+use crate::filters::Filters;
+use crate::table::DATA_TABLES;
 
 /// The SQL files of `migrations/postgres/`, applied in order and recorded.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "create_tables",
-    include_str!("../../../migrations/postgres/0001_create_tables.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "create_tables",
+        include_str!("../../../migrations/postgres/0001_create_tables.sql"),
+    ),
+    (
+        2,
+        "state_matching",
+        include_str!("../../../migrations/postgres/0002_state_matching.sql"),
+    ),
+];
 
 /// Key of the advisory lock that lets one `kmdb setup` run at a time.
 const SETUP_LOCK: i64 = 0x6b6d_6462_7365_7475; // "kmdbsetu"
@@ -128,7 +132,7 @@ pub fn filters(client: &mut impl GenericClient) -> Result<Filters> {
 /// Row counts of the data tables, in `kmdb status` order.
 pub fn counts(client: &mut impl GenericClient) -> Result<Vec<(&'static str, u64)>> {
     let mut out = Vec::new();
-    for table in ["events", "properties", "aliases", "users", "keys"] {
+    for table in DATA_TABLES {
         let n: i64 = client
             .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
             .doing(&format!("counting the rows of {table}"))?
@@ -138,13 +142,15 @@ pub fn counts(client: &mut impl GenericClient) -> Result<Vec<(&'static str, u64)
     Ok(out)
 }
 
-/// Empties the data tables and the import history, keeping the filters, and
-/// gives the database a new token: one transaction, so a flush happens
-/// whole or not at all. Returns the new token.
+/// Empties the data tables, the import history and the import in flight,
+/// keeping the filters, and gives the database a new token: one
+/// transaction, so a flush happens whole or not at all. Returns the new
+/// token.
 pub fn flush(client: &mut Client) -> Result<String> {
     let mut tx = client.transaction().doing("starting the flush")?;
     tx.batch_execute(
-        "TRUNCATE TABLE events, properties, aliases, users, keys, kmdb_imports RESTART IDENTITY",
+        "TRUNCATE TABLE events, properties, aliases, users, keys, kmdb_imports, kmdb_loading \
+         RESTART IDENTITY",
     )
     .doing("emptying the data tables")?;
     let token = new_token();
@@ -153,134 +159,10 @@ pub fn flush(client: &mut Client) -> Result<String> {
     Ok(token)
 }
 
-/// Whether `kmdb_imports` holds the import numbered `id`.
-pub fn import_exists(client: &mut impl GenericClient, id: u64) -> Result<bool> {
-    Ok(client
-        .query_opt("SELECT 1 FROM kmdb_imports WHERE id = $1", &[&bigint(id)])
-        .doing("reading kmdb_imports")?
-        .is_some())
-}
-
-/// Imports recorded in `kmdb_imports`.
-pub fn import_count(client: &mut impl GenericClient) -> Result<u64> {
-    let n: i64 = client
-        .query_one("SELECT COUNT(*) FROM kmdb_imports", &[])
-        .doing("reading kmdb_imports")?
-        .get(0);
-    Ok(n as u64)
-}
-
-/// `1`, `3-7`: the revisions of an import as `kmdb_imports.revisions` has them.
-pub fn revisions_label(revisions: &[(u64, u64)]) -> String {
-    match (revisions.first(), revisions.last()) {
-        (Some(f), Some(l)) if f.0 == l.0 => f.0.to_string(),
-        (Some(f), Some(l)) => format!("{}-{}", f.0, l.0),
-        _ => String::new(),
-    }
-}
-
-/// Records an import's accounting; returns its `kmdb_imports.id`.
-pub fn record_import(
-    client: &mut impl GenericClient,
-    source: &str,
-    a: &Accounting,
-    revisions: &[(u64, u64)],
-    rejects: Option<&Path>,
-    took: Duration,
-) -> Result<u64> {
-    let rejected: Vec<String> = Reject::ALL
-        .iter()
-        .map(|r| format!("rejected_{}", r.as_str()))
-        .collect();
-    let counts: Vec<i64> = [a.lines, a.blank, a.events, a.property_sets, a.aliases]
-        .into_iter()
-        .chain(a.rejected)
-        .map(bigint)
-        .collect();
-    // $1 elapsed seconds, $2 source, $3 revisions, $4 rejects file, then counts.
-    let marks: Vec<String> = (0..counts.len()).map(|i| format!("${}", i + 5)).collect();
-    let sql = format!(
-        "INSERT INTO kmdb_imports(started_at, finished_at, source, revisions, rejects_file,
-           lines, blank, events, property_sets, aliases, {})
-         VALUES((now() AT TIME ZONE 'UTC') - make_interval(secs => $1),
-                now() AT TIME ZONE 'UTC', $2, $3, $4, {})
-         RETURNING id",
-        rejected.join(", "),
-        marks.join(", ")
-    );
-    let secs = took.as_secs() as f64;
-    let revs = revisions_label(revisions);
-    let file = rejects.map(|p| p.display().to_string());
-    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&secs, &source, &revs, &file];
-    params.extend(
-        counts
-            .iter()
-            .map(|c| c as &(dyn postgres::types::ToSql + Sync)),
-    );
-    let id: i64 = client
-        .query_one(&sql, &params)
-        .doing("recording the import in kmdb_imports")?
-        .get(0);
-    Ok(id as u64)
-}
-
-/// The last import, as `kmdb status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastImport {
-    pub id: u64,
-    /// `YYYY-MM-DD HH:MM:SS`, UTC.
-    pub finished_at: String,
-    pub revisions: String,
-    pub lines: u64,
-    pub events: u64,
-    pub property_sets: u64,
-    pub aliases: u64,
-    pub rejected: u64,
-    pub rejects_file: Option<String>,
-}
-
-pub fn last_import(client: &mut impl GenericClient) -> Result<Option<LastImport>> {
-    let rejected: Vec<String> = Reject::ALL
-        .iter()
-        .map(|r| format!("rejected_{}", r.as_str()))
-        .collect();
-    let row = client
-        .query_opt(
-            &format!(
-                "SELECT id, to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'), revisions, lines,
-                        events, property_sets, aliases, {}, rejects_file
-                 FROM kmdb_imports ORDER BY id DESC LIMIT 1",
-                rejected.join(" + ")
-            ),
-            &[],
-        )
-        .doing("reading the last import")?;
-    Ok(row.map(|r| {
-        let n = |i: usize| r.get::<_, i64>(i) as u64;
-        LastImport {
-            id: n(0),
-            finished_at: r.get(1),
-            revisions: r.get(2),
-            lines: n(3),
-            events: n(4),
-            property_sets: n(5),
-            aliases: n(6),
-            rejected: n(7),
-            rejects_file: r.get(8),
-        }
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn revisions_are_labelled_as_on_mysql() {
-        assert_eq!(revisions_label(&[]), "");
-        assert_eq!(revisions_label(&[(4, 10)]), "4");
-        assert_eq!(revisions_label(&[(3, 1), (4, 1), (7, 2)]), "3-7");
-    }
+    use crate::record::Reject;
 
     #[test]
     fn the_migration_creates_what_spec_6_lists() {
