@@ -76,10 +76,9 @@ impl<F: FileNames + Sync> FileNames for NulAsReplacement<F> {
 
 impl<F: Format> Format for NulAsReplacement<F> {
     fn classify_plain(&self, line: &str, texts: &mut Texts) -> Option<Result<Entry, Reject>> {
-        match replace_nul(line) {
-            Cow::Borrowed(line) => self.0.classify_plain(line, texts),
-            Cow::Owned(line) => Some(self.0.classify(&line, texts)),
-        }
+        // `None` sends the line (as it came) through the decoder, then
+        // through [`Format::classify`] here.
+        self.0.classify_plain(&replace_nul(line), texts)
     }
 
     fn classify(&self, text: &str, texts: &mut Texts) -> Result<Entry, Reject> {
