@@ -118,12 +118,65 @@ fn pg_crc32_function() -> String {
 /// A MySQL statement of the tests in PostgreSQL's words: quoted names,
 /// casts to text, `CRC32`.
 pub fn pg_sql(sql: &str) -> String {
+    let sql = rewrite_calls(sql, "HEX(", |x| {
+        format!("upper(encode(convert_to(({x})::text, 'UTF8'), 'hex'))")
+    });
+    let sql = rewrite_calls(&sql, "GROUP_CONCAT(", |x| {
+        let (distinct, x) = match x.strip_prefix("DISTINCT ") {
+            Some(x) => ("DISTINCT ", x),
+            None => ("", x),
+        };
+        match x.split_once(" ORDER BY ") {
+            Some((x, by)) => format!("string_agg({distinct}({x})::text, ',' ORDER BY {by})"),
+            None => format!("string_agg({distinct}({x})::text, ',')"),
+        }
+    });
+    // `t PARTITION (p)`: the partition's own table.
+    let mut sql = sql;
+    while let Some(at) = sql.find(" PARTITION (") {
+        let table_start = sql[..at].rfind(' ').map_or(0, |i| i + 1);
+        let end = at + sql[at..].find(')').unwrap();
+        let part = sql[at + " PARTITION (".len()..end]
+            .trim()
+            .to_ascii_lowercase();
+        let table = sql[table_start..at].to_owned();
+        sql = format!("{}{table}_{part}{}", &sql[..table_start], &sql[end + 1..]);
+    }
     sql.replace('`', "\"")
         .replace(" AS BINARY)", " AS text)")
         .replace(" AS CHAR)", " AS text)")
         .replace("CRC32(", "kmdb_test_crc32(")
         .replace("FROM DUAL", "")
         .replace("COALESCE(event_id,'-')", "COALESCE(event_id::text,'-')")
+}
+
+/// `sql` with every call `name…)` replaced by `f(arguments)`.
+fn rewrite_calls(sql: &str, name: &str, f: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(at) = rest.find(name) {
+        out.push_str(&rest[..at]);
+        let args = &rest[at + name.len()..];
+        let mut depth = 1;
+        let mut end = args.len();
+        for (i, c) in args.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&f(&args[..end]));
+        rest = &args[(end + 1).min(args.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl TestDb {
@@ -204,6 +257,44 @@ impl TestDb {
             Some(mysql::Value::UInt(i)) => i.to_string(),
             Some(other) => other.as_sql(true),
         }
+    }
+
+    /// Every row of `sql` (as [`TestDb::query_string`] takes it), each
+    /// value as text, `NULL` for null.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        if self.is_postgres() {
+            return self
+                .pg()
+                .simple_query(&pg_sql(sql))
+                .unwrap()
+                .into_iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or("NULL").to_owned())
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect();
+        }
+        let rows: Vec<mysql::Row> = self.conn().query(sql).unwrap();
+        rows.into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql::Value::NULL => "NULL".into(),
+                        mysql::Value::Bytes(b) => {
+                            String::from_utf8(b).expect("UTF-8 from the server")
+                        }
+                        mysql::Value::Int(i) => i.to_string(),
+                        mysql::Value::UInt(i) => i.to_string(),
+                        other => other.as_sql(true),
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     pub fn count(&self, table: &str) -> u64 {
