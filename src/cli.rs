@@ -36,4 +36,6 @@ pub enum Command {
     Status(commands::status::Args),
     /// Empty the data tables and the state store, keeping the filter tables.
     Flush(commands::flush::Args),
+    /// Remove the events, properties and aliases from before a day.
+    Prune(commands::prune::Args),
 }

@@ -8,5 +8,6 @@ pub mod generate;
 pub mod import;
 pub mod parse;
 pub mod partition;
+pub mod prune;
 pub mod setup;
 pub mod status;

@@ -177,6 +177,17 @@ pub trait Target: Send {
     /// Moves the event and property rows of each `(old, new)` user to `new`.
     fn repoint_users(&mut self, remap: &[(u64, u64)]) -> Result<()>;
 
+    // Pruning (`kmdb prune`).
+    /// About how many rows `partition` of `table` holds (an estimate).
+    fn partition_rows(&mut self, table: Table, partition: &str) -> Result<u64>;
+    /// How many rows of `partition` of `table` (`""`: all of the table) are
+    /// from before `day`.
+    fn rows_before(&mut self, table: Table, partition: &str, day: Day) -> Result<u64>;
+    /// Drops the partitions `drop` of `table` (each ends on or before
+    /// `day`; the first one left then holds every earlier time) and deletes
+    /// the rows before `day` from `partition`; returns the rows deleted.
+    fn prune(&mut self, table: Table, drop: &[String], partition: &str, day: Day) -> Result<u64>;
+
     // Status and flush.
     /// Row counts of the data tables, in [`crate::table::DATA_TABLES`] order.
     fn row_counts(&mut self) -> Result<Vec<(&'static str, u64)>>;

@@ -148,6 +148,10 @@ pub fn pg_sql(sql: &str) -> String {
         .replace("CRC32(", "kmdb_test_crc32(")
         .replace("FROM DUAL", "")
         .replace("COALESCE(event_id,'-')", "COALESCE(event_id::text,'-')")
+        .replace(
+            "COALESCE(p.event_id, '-')",
+            "COALESCE(p.event_id::text, '-')",
+        )
 }
 
 /// `sql` with every call `name…)` replaced by `f(arguments)`.

@@ -329,6 +329,18 @@ impl Target for Postgres {
         rows::repoint_users(&mut self.client, remap)
     }
 
+    fn partition_rows(&mut self, table: Table, partition: &str) -> Result<u64> {
+        partition::partition_rows(&mut self.client, table, partition)
+    }
+
+    fn rows_before(&mut self, table: Table, partition: &str, day: Day) -> Result<u64> {
+        partition::rows_before(&mut self.client, table, partition, day)
+    }
+
+    fn prune(&mut self, table: Table, drop: &[String], partition: &str, day: Day) -> Result<u64> {
+        partition::prune(&mut self.client, table, drop, partition, day)
+    }
+
     fn row_counts(&mut self) -> Result<Vec<(&'static str, u64)>> {
         schema::counts(&mut self.client)
     }

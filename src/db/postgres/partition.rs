@@ -295,6 +295,122 @@ pub fn extend_partitions(client: &mut Client, bounds: &[Day]) -> Result<usize> {
     Ok(added)
 }
 
+/// The table of `partition` of `table` (`""`: the table itself).
+fn part_table(table: Table, partition: &str) -> String {
+    if partition.is_empty() {
+        table.name().to_owned()
+    } else {
+        table_of(table, partition)
+    }
+}
+
+/// The planner's estimate of the rows of `partition` of `table`; a count
+/// when the partition was never analyzed.
+pub fn partition_rows(client: &mut Client, table: Table, partition: &str) -> Result<u64> {
+    let name = part_table(table, partition);
+    let what = format!("estimating the rows of {name}");
+    let estimate: f32 = client
+        .query_one(
+            "SELECT COALESCE((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), 0)",
+            &[&name],
+        )
+        .doing(&what)?
+        .get(0);
+    if estimate >= 0.0 {
+        return Ok(estimate as u64);
+    }
+    let n: i64 = client
+        .query_one(&format!("SELECT COUNT(*) FROM {name}"), &[])
+        .doing(&what)?
+        .get(0);
+    Ok(n as u64)
+}
+
+pub fn rows_before(client: &mut Client, table: Table, partition: &str, day: Day) -> Result<u64> {
+    let name = part_table(table, partition);
+    let n: i64 = client
+        .query_one(
+            &format!("SELECT COUNT(*) FROM {name} WHERE t < $1::text::timestamp"),
+            &[&format!("{day} 00:00:00")],
+        )
+        .doing(&format!("counting the rows of {name} before {day}"))?
+        .get(0);
+    Ok(n as u64)
+}
+
+/// Drops the partitions `drop` of `table`, gives the first range partition
+/// left the times before it (from `MINVALUE`, as the plan's first one
+/// has), and deletes the rows before `day` from `partition`: one
+/// transaction. Returns the rows deleted.
+pub fn prune(
+    client: &mut Client,
+    table: Table,
+    drop: &[String],
+    partition: &str,
+    day: Day,
+) -> Result<u64> {
+    let name = table.name();
+    let what = format!("pruning {name}");
+    let mut tx = client.transaction().doing(&what)?;
+    if !drop.is_empty() {
+        tx.batch_execute(&format!("LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
+            .doing(&what)?;
+        for p in drop {
+            let part = table_of(table, p);
+            tx.batch_execute(&format!(
+                "ALTER TABLE {name} DETACH PARTITION {part}; DROP TABLE {part}"
+            ))
+            .doing(&format!("dropping partition {part}"))?;
+        }
+        // The first range partition left starts where a dropped one did.
+        let rows: Vec<(String, String)> = tx
+            .query(
+                "SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid)
+                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = to_regclass($1)",
+                &[&name],
+            )
+            .doing(&what)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let first = rows
+            .iter()
+            .filter_map(|(part, expr)| match parse_bound(expr) {
+                Ok(Bound::Range {
+                    from: Some(_),
+                    to: Some(to),
+                }) => Some((to.clone(), part.clone())),
+                _ => None,
+            })
+            .min();
+        let starts_at_min = rows
+            .iter()
+            .any(|(_, expr)| matches!(parse_bound(expr), Ok(Bound::Range { from: None, .. })));
+        if let (Some((to, part)), false) = (first, starts_at_min) {
+            // The CHECK spares PostgreSQL the scan proving the rows fit.
+            tx.batch_execute(&format!(
+                "ALTER TABLE {name} DETACH PARTITION {part};
+                 ALTER TABLE {part} ADD CONSTRAINT kmdb_prune_bound CHECK (t < '{to}');
+                 ALTER TABLE {name} ATTACH PARTITION {part} FOR VALUES FROM (MINVALUE) TO ('{to}');
+                 ALTER TABLE {part} DROP CONSTRAINT kmdb_prune_bound"
+            ))
+            .doing(&format!("extending {part} to the times before it"))?;
+        }
+    }
+    let deleted = tx
+        .execute(
+            &format!(
+                "DELETE FROM {} WHERE t < $1::text::timestamp",
+                part_table(table, partition)
+            ),
+            &[&format!("{day} 00:00:00")],
+        )
+        .doing(&format!("deleting the rows of {name} before {day}"))?;
+    tx.commit().doing(&what)?;
+    Ok(deleted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
