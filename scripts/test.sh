@@ -6,6 +6,10 @@
 #
 #   scripts/test.sh                          # all tests
 #   scripts/test.sh --all-targets -- --test-threads=2
+#
+# A full run (no arguments) then runs the database suites again against
+# PostgreSQL (KMDB_TEST_TARGET=postgres); KMDB_TEST_TARGET=postgres
+# scripts/test.sh --test NAME runs one suite there.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,5 +53,10 @@ cargo test "$@" || rc=$?
 # everything else, on a full run.
 if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
     cargo test --test crash -- --ignored --exact mariadb_stopped_mid_import_then_rerun_completes || rc=$?
+fi
+# The suites that hold for every target, against PostgreSQL.
+if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
+    pg_suites=(conformance spec_rules prune crash robust hostile partition postgres)
+    KMDB_TEST_TARGET=postgres cargo test "${pg_suites[@]/#/--test=}" || rc=$?
 fi
 exit "$rc"

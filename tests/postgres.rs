@@ -781,3 +781,79 @@ fn flush_empties_the_data_and_renews_the_token() {
     let again = record(&mut c, &a, "1", 0);
     assert_eq!(again, first);
 }
+
+/// `kmdb ARGS` with `DATABASE_URL=url`: its exit code and stderr.
+fn kmdb(url: &str, args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kmdb"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_commands_say_what_is_wrong_with_a_postgres_url_and_never_show_its_password() {
+    let db = TestDb::new("cli_errors");
+    let url = db.url();
+    let (user, pass) = (url.user(), url.password().unwrap());
+    let server = url.server();
+    let at = |p: &str, d: &str| format!("postgres://{user}:{p}@{server}/{d}");
+    let shown = |d: &str| format!("postgres://{user}:***@{server}/{d}");
+    let cases = [
+        (
+            format!("postgres://{user}:{pass}@127.0.0.1:1/db"),
+            format!(
+                "kmdb: error: cannot connect to PostgreSQL at 127.0.0.1:1 \
+                 (postgres://{user}:***@127.0.0.1:1/db): error connecting to server: \
+                 Connection refused (os error 111): is the server running, and are the host \
+                 and port of DATABASE_URL right?\n"
+            ),
+        ),
+        (
+            at("wrong-pw-123", &db.name),
+            format!(
+                "kmdb: error: PostgreSQL at {server} refused the password of user \"{user}\": \
+                 check the password in DATABASE_URL ({})\n",
+                shown(&db.name)
+            ),
+        ),
+        (
+            format!("postgresql://{user}:{pass}@{server}/kmdb_no_such_db"),
+            format!(
+                "kmdb: error: database \"kmdb_no_such_db\" does not exist on PostgreSQL at \
+                 {server}: create it (CREATE DATABASE \"kmdb_no_such_db\" OWNER \"{user}\") or \
+                 fix DATABASE_URL (postgresql://{user}:***@{server}/kmdb_no_such_db)\n"
+            ),
+        ),
+        (
+            at(&pass, &db.name),
+            "kmdb: error: the database has no kmdb schema: run `kmdb setup` first\n".to_owned(),
+        ),
+        (
+            format!("oracle://{user}:{pass}@{server}/db"),
+            format!(
+                "kmdb: error: DATABASE_URL must look like \
+                 mysql://user:password@host:port/database or \
+                 postgres://user:password@host:port/database \
+                 (got oracle://{user}:***@{server}/db)\n"
+            ),
+        ),
+    ];
+    for (url, want) in cases {
+        for args in [&["status"][..], &["prune", "--before", "2014-01-01"]] {
+            let (code, err) = kmdb(&url, args);
+            assert_eq!(code, Some(1), "{args:?} {err}");
+            assert_eq!(err, want, "{args:?}");
+            assert!(
+                !err.contains(&pass) && !err.contains("wrong-pw-123"),
+                "{err}"
+            );
+        }
+    }
+}
