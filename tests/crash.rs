@@ -337,13 +337,6 @@ fn remove_state(path: &Path) {
     }
 }
 
-/// A statement on the server, outside any test database.
-fn admin_exec(sql: &str) {
-    use mysql::prelude::Queryable;
-    let mut conn = mysql::Conn::new(mysql::Opts::from_url(&base_url()).unwrap()).unwrap();
-    conn.query_drop(sql).unwrap();
-}
-
 /// What a killed import was doing, from its last plain progress line (each
 /// stage prints a line when it is done, and every 5 s meanwhile).
 fn stage_of(last_line: &str) -> &'static str {
@@ -501,10 +494,7 @@ fn sigkill_at_many_moments_then_rerun_equals_clean_run() {
 /// stops after its rows, keys and users are in MySQL but before the state
 /// store commits — the same as `kill -9` at that moment, but every time.
 fn fail_before_commit(db: &TestDb) {
-    db.exec(
-        "CREATE TRIGGER kmdb_test_crash BEFORE INSERT ON kmdb_imports FOR EACH ROW \
-         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'simulated crash before the state commit'",
-    );
+    db.fail_inserts_into_imports("simulated crash before the state commit");
 }
 
 /// The export of the interrupted imports.
@@ -529,10 +519,7 @@ fn interrupted_then_rerun_with(
     let a = prepared_db(&unique(&format!("{test}_a")), &s);
     let add_filter = |db: &TestDb| {
         if let Some((table, name)) = &filter {
-            use mysql::prelude::Queryable;
-            db.conn()
-                .exec_drop(format!("INSERT INTO {table}(name) VALUES(?)"), (name,))
-                .unwrap();
+            db.insert_name(table, name);
         }
     };
     add_filter(&a);
@@ -550,7 +537,7 @@ fn interrupted_then_rerun_with(
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("simulated crash"), "{stderr}");
     assert!(b.count("events") > 0, "the interrupted import loaded rows");
-    b.exec("DROP TRIGGER kmdb_test_crash");
+    b.stop_failing_inserts();
     add_filter(&b);
 
     // The next import, then whatever is left.
@@ -866,11 +853,7 @@ fn a_database_flushed_behind_kmdbs_back_is_refused() {
     assert_eq!(db.count("events"), 0);
 
     // Dropped and set up again.
-    admin_exec(&format!("DROP DATABASE `{}`", db.name));
-    admin_exec(&format!(
-        "CREATE DATABASE `{}` CHARACTER SET utf8mb4",
-        db.name
-    ));
+    db.recreate();
     Kmdb::new(Some(&db), s.path()).args(["setup"]).ok();
     let err = import_fails(&db, s.path(), &import_args(&export, &state, &work, None));
     assert!(
@@ -1090,6 +1073,8 @@ fn a_symlinked_revision_file_is_imported() {
 /// dropped first, none is left behind, and the partitions have statistics.
 #[test]
 fn staged_loads_equal_straight_loads() {
+    // MySQL's staging tables and their statistics.
+    mysql_only!();
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 60_000, 21, "3MB");
     let straight = prepared_db(&unique("crash_stage_straight"), &s);
@@ -1165,6 +1150,8 @@ fn staged_loads_equal_straight_loads() {
 /// file loads straight into its partition.
 #[test]
 fn a_user_who_cannot_create_tables_loads_straight() {
+    // MySQL's staging tables; PostgreSQL's loads need no table of their own.
+    mysql_only!();
     use mysql::prelude::Queryable;
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 20_000, 23, "1MB");

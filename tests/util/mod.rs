@@ -147,6 +147,7 @@ pub fn pg_sql(sql: &str) -> String {
         .replace(" AS CHAR)", " AS text)")
         .replace("CRC32(", "kmdb_test_crc32(")
         .replace("FROM DUAL", "")
+        .replace("DATABASE()", "current_schema()")
         .replace("COALESCE(event_id,'-')", "COALESCE(event_id::text,'-')")
         .replace(
             "COALESCE(p.event_id, '-')",
@@ -219,6 +220,13 @@ impl TestDb {
             url,
             admin: Admin::MySql(admin),
         }
+    }
+
+    /// Drops the database and creates it again, empty.
+    pub fn recreate(&self) {
+        let name = self.name.trim_start_matches("kmdb_t_").to_owned();
+        let again = TestDb::new(&name);
+        std::mem::forget(again);
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -313,6 +321,33 @@ impl TestDb {
             return;
         }
         self.conn().query_drop(sql).unwrap();
+    }
+
+    /// Makes every INSERT into `kmdb_imports` fail with `message`, as a
+    /// crash at that moment would stop the import (a trigger).
+    pub fn fail_inserts_into_imports(&self, message: &str) {
+        if self.is_postgres() {
+            self.exec(&format!(
+                "CREATE FUNCTION kmdb_test_crash() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN RAISE EXCEPTION '{message}'; END $$;
+                 CREATE TRIGGER kmdb_test_crash BEFORE INSERT ON kmdb_imports
+                 FOR EACH ROW EXECUTE FUNCTION kmdb_test_crash()"
+            ));
+            return;
+        }
+        self.exec(&format!(
+            "CREATE TRIGGER kmdb_test_crash BEFORE INSERT ON kmdb_imports FOR EACH ROW \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
+        ));
+    }
+
+    /// Removes what [`TestDb::fail_inserts_into_imports`] added.
+    pub fn stop_failing_inserts(&self) {
+        if self.is_postgres() {
+            self.exec("DROP TRIGGER kmdb_test_crash ON kmdb_imports");
+            return;
+        }
+        self.exec("DROP TRIGGER kmdb_test_crash");
     }
 
     /// Inserts `name` into the filter table `table`.
