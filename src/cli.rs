@@ -10,7 +10,7 @@ use crate::commands;
 #[command(
     name = "kmdb",
     version,
-    about = "Bulk-load KissMetrics data exports into MySQL/MariaDB"
+    about = "Bulk-load KissMetrics data exports into MySQL/MariaDB or PostgreSQL"
 )]
 pub struct Cli {
     #[command(subcommand)]
