@@ -56,7 +56,7 @@ if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
 fi
 # The suites that hold for every target, against PostgreSQL.
 if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
-    pg_suites=(conformance spec_rules prune crash robust hostile partition)
+    pg_suites=(conformance spec_rules prune crash robust hostile partition s3_import)
     KMDB_TEST_TARGET=postgres cargo test "${pg_suites[@]/#/--test=}" || rc=$?
 fi
 exit "$rc"
