@@ -59,4 +59,7 @@ if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
     pg_suites=(conformance spec_rules prune crash robust hostile partition s3_import)
     KMDB_TEST_TARGET=postgres cargo test "${pg_suites[@]/#/--test=}" || rc=$?
 fi
+if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
+    KMDB_TEST_TARGET=postgres cargo test --test crash -- --ignored --exact mariadb_stopped_mid_import_then_rerun_completes || rc=$?
+fi
 exit "$rc"

@@ -31,8 +31,14 @@ fn unique(name: &str) -> String {
 /// e.g. with `KMDB_DEV_DB_PORT=33307`, to try the outage test without
 /// disturbing the shared one).
 fn dev_db_script() -> String {
-    std::env::var("KMDB_TEST_DEV_DB_SCRIPT")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/dev-db.sh").to_string())
+    std::env::var("KMDB_TEST_DEV_DB_SCRIPT").unwrap_or_else(|_| {
+        let script = if on_postgres() {
+            "pg-db.sh"
+        } else {
+            "dev-db.sh"
+        };
+        format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"))
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -646,6 +652,7 @@ impl Drop for RestartOnDrop {
 #[test]
 #[ignore = "stops the shared MariaDB, which breaks every other test running meanwhile: \
             run alone with `cargo test --test crash -- --ignored mariadb_stopped`"]
+/// (With `KMDB_TEST_TARGET=postgres`, the PostgreSQL of scripts/pg-db.sh.)
 fn mariadb_stopped_mid_import_then_rerun_completes() {
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 150_000, 13, "2MB");
@@ -657,10 +664,7 @@ fn mariadb_stopped_mid_import_then_rerun_completes() {
     let script_url = String::from_utf8_lossy(&script_url.stdout)
         .trim()
         .to_string();
-    let server = |u: &str| {
-        let o = mysql::Opts::from_url(u).unwrap();
-        format!("{}:{}", o.get_ip_or_hostname(), o.get_tcp_port())
-    };
+    let server = |u: &str| kmdb::db::DatabaseUrl::parse(u).unwrap().server();
     assert_eq!(
         server(&script_url),
         server(&base_url()),
@@ -709,6 +713,13 @@ fn mariadb_stopped_mid_import_then_rerun_completes() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("kmdb: error:"), "{stderr}");
     assert!(!stderr.contains("kmdb-dev-pw"), "{stderr}");
+    if on_postgres() {
+        assert!(
+            stderr.contains("lost the connection to the PostgreSQL server while ")
+                && stderr.contains("run the same `kmdb import` again: it resumes"),
+            "{stderr}"
+        );
+    }
     // Checked after the re-run, which matters more.
     let lower = stderr.to_lowercase();
     let says_server = ["server", "connect", "mysql", "connection"]
