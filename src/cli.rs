@@ -137,6 +137,11 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// People through funnels, any number of them in one pass (per person,
+    /// across aliases).
+    Funnel(FunnelArgs),
+    /// The most frequent sequences of events right after an event.
+    Next(NextArgs),
 }
 
 /// Where an S3 export is and how to fetch it.
@@ -272,4 +277,181 @@ pub const CHUNK_SIZE: usize = 1 << 20;
 /// Validated `kmdb partition` arguments.
 pub fn partition_plan(min: &str, max: &str, days: u32) -> Result<Vec<Day>> {
     crate::partition::plan(Day::parse(min)?, Day::parse(max)?, days)
+}
+
+/// Output formats of `kmdb funnel` and `kmdb next`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    Table,
+    Csv,
+    Json,
+}
+
+/// What `kmdb funnel` and `kmdb next` share: the database, the time range,
+/// the output format and how the events are read.
+#[derive(Args, Debug)]
+pub struct AnalysisArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Count only step 1s (or occurrences) at or after this UTC time:
+    /// YYYY-MM-DD or YYYY-MM-DD HH:MM:SS.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Count only step 1s (or occurrences) before this UTC time.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Directory for the temporary files that sort events by person
+    /// [default: the system's temporary directory].
+    #[arg(long, env = "KMDB_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Counting threads (default: all cores).
+    #[arg(long, env = "KMDB_JOBS")]
+    pub jobs: Option<usize>,
+    /// MB of events held in memory before they spill to the work directory.
+    #[arg(long, hide = true, default_value_t = 256)]
+    pub memory_mb: usize,
+    /// Database sessions reading events and properties side by side.
+    #[arg(long, env = "KMDB_READ_SESSIONS", default_value_t = 2)]
+    pub read_sessions: usize,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl AnalysisArgs {
+    fn range(&self) -> Result<crate::analysis::run::TimeRange> {
+        use crate::analysis::time::{format_datetime, parse_datetime};
+        let parse = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
+            v.as_deref()
+                .map(|s| parse_datetime(s).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
+                .transpose()
+        };
+        let (from, to) = (parse("--from", &self.from)?, parse("--to", &self.to)?);
+        if let (Some(f), Some(t)) = (from, to) {
+            if f >= t {
+                bail!(
+                    "--from {} is not before --to {}: nothing can be counted",
+                    format_datetime(f),
+                    format_datetime(t)
+                );
+            }
+        }
+        Ok(crate::analysis::run::TimeRange { from, to })
+    }
+
+    fn format(&self) -> crate::analysis::output::Format {
+        use crate::analysis::output::Format;
+        use std::io::IsTerminal;
+        match self.format {
+            Some(FormatArg::Table) => Format::Table,
+            Some(FormatArg::Csv) => Format::Csv,
+            Some(FormatArg::Json) => Format::Json,
+            None if std::io::stdout().is_terminal() => Format::Table,
+            None => Format::Json,
+        }
+    }
+
+    fn reading(&self) -> Result<crate::analysis::run::Reading> {
+        let threads = self
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        if threads == 0 || self.read_sessions == 0 {
+            bail!("--jobs and --read-sessions must be at least 1");
+        }
+        Ok(crate::analysis::run::Reading {
+            work_dir: absolute(&self.work_dir.clone().unwrap_or_else(std::env::temp_dir)),
+            threads,
+            sessions: self.read_sessions,
+            memory: self.memory_mb << 20,
+            progress: Mode::auto(self.quiet),
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct FunnelArgs {
+    /// JSON list of funnels: [{"name": "signup", "steps": [{"event": "visited
+    /// site"}, {"event": "signed up", "where": {"Plan": "gold"}}], "window": "7d"}]
+    pub funnels: PathBuf,
+    /// Also write a self-contained HTML page with a chart per funnel.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: AnalysisArgs,
+}
+
+impl FunnelArgs {
+    pub fn plan(&self) -> Result<crate::analysis::run::FunnelPlan> {
+        Ok(crate::analysis::run::FunnelPlan {
+            file: self.funnels.clone(),
+            range: self.common.range()?,
+            format: self.common.format(),
+            html: self.html.clone(),
+            reading: self.common.reading()?,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct NextArgs {
+    /// The event whose followers are counted (its name, byte for byte).
+    pub event: String,
+    /// Only occurrences with this property value (repeatable; all must hold).
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    pub conditions: Vec<String>,
+    /// Events to take after each occurrence.
+    #[arg(long, default_value_t = 1)]
+    pub steps: usize,
+    /// Only events at most this long after the occurrence: N (seconds), Ns,
+    /// Nm, Nh or Nd [default: no limit].
+    #[arg(long, value_name = "DURATION")]
+    pub within: Option<String>,
+    /// Sequences to show, most frequent first (0: all).
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    #[command(flatten)]
+    pub common: AnalysisArgs,
+}
+
+/// Longest `--steps`: sequences are kept whole in memory.
+const MAX_NEXT_STEPS: usize = 100;
+
+impl NextArgs {
+    pub fn plan(&self) -> Result<crate::analysis::run::NextPlan> {
+        if self.event.is_empty() {
+            bail!("EVENT must not be empty");
+        }
+        if !(1..=MAX_NEXT_STEPS).contains(&self.steps) {
+            bail!("--steps must be between 1 and {MAX_NEXT_STEPS} (got {})", self.steps);
+        }
+        let conditions = self
+            .conditions
+            .iter()
+            .map(|c| match c.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+                _ => bail!("--where {c:?}: expected KEY=VALUE, like --where Plan=gold"),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let within = self
+            .within
+            .as_deref()
+            .map(|w| {
+                crate::analysis::time::parse_duration(w)
+                    .map_err(|e| anyhow::anyhow!("--within: {e}"))
+            })
+            .transpose()?;
+        Ok(crate::analysis::run::NextPlan {
+            event: self.event.clone(),
+            conditions,
+            steps: self.steps,
+            within,
+            range: self.common.range()?,
+            top: self.top,
+            format: self.common.format(),
+            reading: self.common.reading()?,
+        })
+    }
 }

@@ -239,3 +239,36 @@ pub fn status(url: &db::DatabaseUrl, state_path: &std::path::Path) -> Result<()>
     }
     Ok(())
 }
+
+/// `kmdb funnel`: the file is checked before the database is read.
+pub fn funnel(url: &DatabaseUrl, plan: &crate::analysis::run::FunnelPlan) -> Result<()> {
+    use crate::analysis::{funnel, html, mysql::MySqlStore, output, run};
+    let text = std::fs::read_to_string(&plan.file)
+        .with_context(|| format!("reading the funnel file {}", plan.file.display()))?;
+    let funnels = funnel::parse_funnels(&text).with_context(|| plan.file.display().to_string())?;
+    let store = MySqlStore::open(url)?;
+    let progress = Progress::new(plan.reading.progress);
+    let results = run::funnels(&store, funnels, plan.range, &plan.reading, &progress)?;
+    if let Some(path) = &plan.html {
+        let info = html::PageInfo {
+            from: plan.range.from.map(crate::analysis::time::format_datetime),
+            to: plan.range.to.map(crate::analysis::time::format_datetime),
+            database: url.database().unwrap_or_default(),
+        };
+        std::fs::write(path, html::page(&results, &info))
+            .with_context(|| format!("writing the HTML page {}", path.display()))?;
+        progress.log(&format!("wrote {}", path.display()));
+    }
+    print!("{}", output::funnels(&results, plan.format));
+    Ok(())
+}
+
+/// `kmdb next`.
+pub fn next(url: &DatabaseUrl, plan: &crate::analysis::run::NextPlan) -> Result<()> {
+    use crate::analysis::{mysql::MySqlStore, output, run};
+    let store = MySqlStore::open(url)?;
+    let progress = Progress::new(plan.reading.progress);
+    let report = run::next(&store, plan, &progress)?;
+    print!("{}", output::next(&report, plan.format));
+    Ok(())
+}

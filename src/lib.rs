@@ -4,6 +4,7 @@
 //! `record` (§3) → `resolve` (filters, identities, ids) → `tsv` → `db::load`,
 //! wired by `pipeline`; `state` remembers identities and imported revisions.
 
+pub mod analysis;
 pub mod cli;
 mod commands;
 pub mod db;
@@ -87,6 +88,8 @@ pub fn run(cli: Cli) -> Result<()> {
         } => commands::parse(&source, jobs, quiet),
         Command::Status { db, state } => commands::status(&db.url()?, &state),
         Command::Flush { db, state, yes } => commands::flush(&db.url()?, &state, yes),
+        Command::Funnel(args) => commands::funnel(&args.common.db.url()?, &args.plan()?),
+        Command::Next(args) => commands::next(&args.common.db.url()?, &args.plan()?),
     }
 }
 

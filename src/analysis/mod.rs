@@ -1,0 +1,254 @@
+//! Analysis over the loaded tables (SPEC §9): `kmdb funnel` and `kmdb next`.
+//!
+//! The database is read once per run through [`EventStore`] (one
+//! implementation per target; [`mysql`] for MySQL/MariaDB): the events a run
+//! needs and the properties its `where` conditions name, streamed in any
+//! order. [`reader`] spills them to buckets by person, then sorts each bucket
+//! by `(user, t, id)` and hands every person's events to a [`Tally`]: the
+//! funnels of [`funnel`] (all of a run's funnels in the same pass) or the
+//! sequences of [`next`]. Everything but `mysql` is pure and database-free.
+
+pub mod funnel;
+pub mod html;
+pub mod mysql;
+pub mod next;
+pub mod output;
+pub mod reader;
+pub mod run;
+pub mod time;
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+
+/// One row of `events`: its person (the canonical `users.id`), time (seconds
+/// since 1970, UTC), id (`revision << 40 | line`) and name (`keys.id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub user: i64,
+    pub t: i64,
+    pub id: i64,
+    pub n: u32,
+}
+
+/// An event satisfies the `where` condition `cond` (a stored property of the
+/// event with that key and exactly that value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub user: i64,
+    pub event: i64,
+    pub cond: u32,
+}
+
+/// One row of `properties` that belongs to an event, as scanned.
+#[derive(Clone, Copy, Debug)]
+pub struct PropertyRow<'a> {
+    pub event: i64,
+    pub user: i64,
+    pub key: u32,
+    pub value: &'a [u8],
+}
+
+/// A stretch of time `from <= t < to` read by one query, with the store's
+/// estimate of the events it holds (for the progress bar). Stores align
+/// slices with their partitions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slice {
+    pub from: i64,
+    pub to: i64,
+    pub rows: u64,
+}
+
+/// Which properties to read: those of events (`event_id` not NULL) whose key
+/// is one of `keys` and value one of `values`. A store may return more rows;
+/// the reader keeps only the conditions asked for.
+#[derive(Clone, Debug, Default)]
+pub struct PropertyFilter {
+    pub keys: Vec<u32>,
+    pub values: Vec<String>,
+}
+
+/// What the analysis needs from a database. Rows come in any order. Scans
+/// go through sessions, one per reading thread, so that slices of events and
+/// properties are read side by side.
+pub trait EventStore: Sync {
+    /// Whether `events` holds at least one row.
+    fn has_events(&self) -> Result<bool>;
+
+    /// The `keys.id` of those of `names` that are in `keys` (byte-exact).
+    fn key_ids(&self, names: &[&str]) -> Result<HashMap<String, u32>>;
+
+    /// The names of `keys` ids.
+    fn key_names(&self, ids: &[u32]) -> Result<HashMap<u32, String>>;
+
+    /// `from <= t < to` cut into consecutive slices (by partition where the
+    /// tables have them), each with an estimate of its events.
+    fn slices(&self, from: i64, to: i64) -> Result<Vec<Slice>>;
+
+    /// A session of its own for one reading thread.
+    fn session(&self) -> Result<Box<dyn ScanSession + '_>>;
+}
+
+/// One database session streaming slices, one query at a time.
+pub trait ScanSession {
+    /// `(user_id, t, id, n)` of the events in `slice`, only those named
+    /// `names` (`keys.id`) when given.
+    fn events(
+        &mut self,
+        slice: &Slice,
+        names: Option<&[u32]>,
+        row: &mut dyn FnMut(Event) -> Result<()>,
+    ) -> Result<()>;
+
+    /// `(event_id, user_id, key, value)` of the properties in `slice` that
+    /// `filter` asks for.
+    fn properties(
+        &mut self,
+        slice: &Slice,
+        filter: &PropertyFilter,
+        row: &mut dyn FnMut(PropertyRow<'_>) -> Result<()>,
+    ) -> Result<()>;
+}
+
+/// Folds persons' events into counts. The reader gives each worker thread
+/// its own tally and merges them at the end.
+pub trait Tally: Send {
+    /// One person's events in `(t, id)` order, and the marks of those events
+    /// sorted by `(event, cond)`.
+    fn person(&mut self, events: &[Event], marks: &[Mark]);
+
+    /// Adds another worker's counts.
+    fn merge(&mut self, other: Self);
+}
+
+/// The `where` conditions of a run, `(key, value)` pairs numbered from 0,
+/// and the lookup that turns a property row into a condition.
+#[derive(Debug, Default)]
+pub struct Conditions {
+    by_key: HashMap<u32, HashMap<Box<[u8]>, u32>>,
+    count: u32,
+}
+
+impl Conditions {
+    /// The number of the condition `key = value`, added if new.
+    pub fn add(&mut self, key: u32, value: &str) -> u32 {
+        let values = self.by_key.entry(key).or_default();
+        if let Some(&id) = values.get(value.as_bytes()) {
+            return id;
+        }
+        let id = self.count;
+        values.insert(value.as_bytes().into(), id);
+        self.count += 1;
+        id
+    }
+
+    /// The condition a property row satisfies, if any.
+    pub fn lookup(&self, key: u32, value: &[u8]) -> Option<u32> {
+        self.by_key.get(&key)?.get(value).copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The properties that hold every condition.
+    pub fn filter(&self) -> PropertyFilter {
+        let mut keys: Vec<u32> = self.by_key.keys().copied().collect();
+        keys.sort_unstable();
+        let mut values: Vec<String> = self
+            .by_key
+            .values()
+            .flat_map(|v| v.keys())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        PropertyFilter { keys, values }
+    }
+}
+
+/// The marks of event `id` in a person's marks sorted by `(event, cond)`.
+pub fn marks_of(marks: &[Mark], id: i64) -> &[Mark] {
+    if marks.is_empty() {
+        return marks;
+    }
+    let start = marks.partition_point(|m| m.event < id);
+    let len = marks[start..].partition_point(|m| m.event == id);
+    &marks[start..start + len]
+}
+
+/// Whether every condition of `wanted` (sorted) is among `marks` (sorted by
+/// condition).
+pub fn satisfies(wanted: &[u32], marks: &[Mark]) -> bool {
+    let mut have = marks.iter().map(|m| m.cond);
+    wanted
+        .iter()
+        .all(|&w| have.by_ref().find(|&c| c >= w) == Some(w))
+}
+
+/// Names, event names and values are cut to 255 characters when loaded
+/// (SPEC §3); a name in a funnel file or on the command line is cut the same
+/// way, so that a long name copied from the export still matches.
+pub fn cut_255(s: &str) -> &str {
+    match s.char_indices().nth(255) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(event: i64, cond: u32) -> Mark {
+        Mark {
+            user: 1,
+            event,
+            cond,
+        }
+    }
+
+    #[test]
+    fn marks_of_an_event() {
+        let marks = [mark(3, 0), mark(5, 1), mark(5, 4), mark(9, 2)];
+        assert_eq!(marks_of(&marks, 5), &marks[1..3]);
+        assert_eq!(marks_of(&marks, 4), &[] as &[Mark]);
+        assert_eq!(marks_of(&marks, 10), &[] as &[Mark]);
+        assert_eq!(marks_of(&[], 1), &[] as &[Mark]);
+    }
+
+    #[test]
+    fn satisfies_needs_every_condition() {
+        let marks = [mark(5, 1), mark(5, 4), mark(5, 7)];
+        assert!(satisfies(&[], &marks));
+        assert!(satisfies(&[], &[]));
+        assert!(satisfies(&[1, 7], &marks));
+        assert!(satisfies(&[1, 4, 7], &marks));
+        assert!(!satisfies(&[2], &marks));
+        assert!(!satisfies(&[1, 8], &marks));
+        assert!(!satisfies(&[0, 1], &marks));
+        assert!(!satisfies(&[1], &[]));
+    }
+
+    #[test]
+    fn conditions_are_numbered_once() {
+        let mut c = Conditions::default();
+        assert_eq!(c.add(7, "v1"), 0);
+        assert_eq!(c.add(7, "v2"), 1);
+        assert_eq!(c.add(8, "v1"), 2);
+        assert_eq!(c.add(7, "v1"), 0);
+        assert_eq!(c.lookup(7, b"v2"), Some(1));
+        assert_eq!(c.lookup(7, b"v3"), None);
+        assert_eq!(c.lookup(9, b"v1"), None);
+        let filter = c.filter();
+        assert_eq!(filter.keys, vec![7, 8]);
+        assert_eq!(filter.values, vec!["v1", "v2"]);
+    }
+
+    #[test]
+    fn names_are_cut_like_the_loader_cuts_them() {
+        let long = "é".repeat(300);
+        assert_eq!(cut_255(&long).chars().count(), 255);
+        assert_eq!(cut_255("short"), "short");
+    }
+}
