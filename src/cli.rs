@@ -425,7 +425,10 @@ impl NextArgs {
             bail!("EVENT must not be empty");
         }
         if !(1..=MAX_NEXT_STEPS).contains(&self.steps) {
-            bail!("--steps must be between 1 and {MAX_NEXT_STEPS} (got {})", self.steps);
+            bail!(
+                "--steps must be between 1 and {MAX_NEXT_STEPS} (got {})",
+                self.steps
+            );
         }
         let conditions = self
             .conditions

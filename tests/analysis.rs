@@ -16,7 +16,10 @@ use util::*;
 const T0: i64 = 1_420_070_400;
 
 fn line(p: &str, n: &str, dt: i64, props: &str) -> String {
-    format!("{{\"_p\":\"{p}\",\"_n\":\"{n}\",\"_t\":{}{props}}}", T0 + dt)
+    format!(
+        "{{\"_p\":\"{p}\",\"_n\":\"{n}\",\"_t\":{}{props}}}",
+        T0 + dt
+    )
 }
 
 /// The people of the fixture (times in seconds after T0):
@@ -31,7 +34,12 @@ fn line(p: &str, n: &str, dt: i64, props: &str) -> String {
 fn revisions() -> Vec<(u64, Vec<String>)> {
     let r1 = vec![
         line("c1", "visited site", 0, ""),
-        line("c1", "Video View", 10, ",\"video\":\"v1\",\"Screen\":\"big\""),
+        line(
+            "c1",
+            "Video View",
+            10,
+            ",\"video\":\"v1\",\"Screen\":\"big\"",
+        ),
         line("c2", "visited site", 5, ""),
         line("c2", "Video View", 20, ",\"video\":\"v1\""),
         line("c2", "Video View", 3621, ",\"video\":\"v2\""),
@@ -108,7 +116,10 @@ fn users(json: &str) -> Vec<(String, Vec<u64>)> {
 }
 
 fn expect(pairs: &[(&str, &[u64])]) -> Vec<(String, Vec<u64>)> {
-    pairs.iter().map(|(n, u)| (n.to_string(), u.to_vec())).collect()
+    pairs
+        .iter()
+        .map(|(n, u)| (n.to_string(), u.to_vec()))
+        .collect()
 }
 
 fn funnel_json(db: &TestDb, s: &Scratch, extra: &[&str]) -> Vec<(String, Vec<u64>)> {
@@ -168,11 +179,16 @@ fn funnel_json_is_the_spec_shape_and_from_to_bound_step_one() {
     // sign up); --to is exclusive and bounds step 1 only (billed after it).
     assert_eq!(signup(&["--from", "2015-01-01 00:00:02"]), vec![1, 0, 0]);
     assert_eq!(signup(&["--to", "2015-01-01 00:00:05"]), vec![2, 1, 1]);
-    assert_eq!(signup(&["--from", "2015-01-01", "--to", "2015-01-01 00:00:01"]), vec![1, 1, 1]);
+    assert_eq!(
+        signup(&["--from", "2015-01-01", "--to", "2015-01-01 00:00:01"]),
+        vec![1, 1, 1]
+    );
     assert_eq!(signup(&["--from", "2015-01-02"]), vec![0, 0, 0]);
     // With --from after c1's v1, c2's first v1 is step 1 and its window
     // passes before a v2; its later v1 does not start over.
-    let video = funnel_json(&db, &s, &["--from", "2015-01-01 00:00:15"])[0].1.clone();
+    let video = funnel_json(&db, &s, &["--from", "2015-01-01 00:00:15"])[0]
+        .1
+        .clone();
     assert_eq!(video, vec![1, 0]);
 }
 
@@ -211,18 +227,36 @@ fn events_spilled_to_disk_count_the_same() {
     let out = kmdb(
         &db,
         &s,
-        &["funnel", "funnels.json", "--format", "json", "--memory-mb", "0", "--jobs", "3", "--read-sessions", "3"],
+        &[
+            "funnel",
+            "funnels.json",
+            "--format",
+            "json",
+            "--memory-mb",
+            "0",
+            "--jobs",
+            "3",
+            "--read-sessions",
+            "3",
+        ],
     )
     .env("KMDB_WORK_DIR", work.to_str().unwrap())
     .output();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         users(&String::from_utf8_lossy(&out.stdout)),
         funnel_json(&db, &s, &[])
     );
     // Progress lines on stderr (not a terminal), and the spill files gone.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("events:") && stderr.contains("counting:"), "{stderr}");
+    assert!(
+        stderr.contains("events:") && stderr.contains("counting:"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
 }
 
@@ -261,7 +295,19 @@ fn next_counts_the_following_events() {
          {\"next\": [\"signed up\", \"Video View\"], \"count\": 1}\n]}\n"
     );
     assert_eq!(
-        next_json(&db, &s, &["Video View", "--steps", "2", "--within", "3600s", "--top", "2"]),
+        next_json(
+            &db,
+            &s,
+            &[
+                "Video View",
+                "--steps",
+                "2",
+                "--within",
+                "3600s",
+                "--top",
+                "2"
+            ]
+        ),
         "{\"event\": \"Video View\", \"occurrences\": 6, \"sequences\": [\n  \
          {\"next\": [\"(end)\"], \"count\": 3},\n  \
          {\"next\": [\"Video View\", \"(end)\"], \"count\": 1}\n]}\n"
@@ -269,7 +315,17 @@ fn next_counts_the_following_events() {
     // --from/--to bound the anchor only; same-second events follow in line
     // order.
     assert_eq!(
-        next_json(&db, &s, &["visited site", "--from", "2015-01-01 00:00:01", "--to", "2015-01-01 00:00:06"]),
+        next_json(
+            &db,
+            &s,
+            &[
+                "visited site",
+                "--from",
+                "2015-01-01 00:00:01",
+                "--to",
+                "2015-01-01 00:00:06"
+            ]
+        ),
         "{\"event\": \"visited site\", \"occurrences\": 2, \"sequences\": [\n  \
          {\"next\": [\"(end)\"], \"count\": 1},\n  \
          {\"next\": [\"Video View\"], \"count\": 1}\n]}\n"
@@ -281,9 +337,15 @@ fn next_counts_the_following_events() {
          {\"next\": [\"b\"], \"count\": 1}\n]}\n"
     );
     // A blacklisted property and an unknown event match nothing.
-    for args in [&["Video View", "--where", "Screen=big"][..], &["no such event"][..]] {
+    for args in [
+        &["Video View", "--where", "Screen=big"][..],
+        &["no such event"][..],
+    ] {
         let out = next_json(&db, &s, args);
-        assert!(out.ends_with("\"occurrences\": 0, \"sequences\": []}\n"), "{out}");
+        assert!(
+            out.ends_with("\"occurrences\": 0, \"sequences\": []}\n"),
+            "{out}"
+        );
     }
 }
 
@@ -291,7 +353,23 @@ fn next_counts_the_following_events() {
 fn next_table_and_csv() {
     let (db, s) = loaded("an_next_formats", true);
     assert_eq!(
-        kmdb(&db, &s, &["next", "Video View", "--steps", "2", "--within", "1h", "--top", "3", "--format", "table"]).ok(),
+        kmdb(
+            &db,
+            &s,
+            &[
+                "next",
+                "Video View",
+                "--steps",
+                "2",
+                "--within",
+                "1h",
+                "--top",
+                "3",
+                "--format",
+                "table"
+            ]
+        )
+        .ok(),
         "Video View: 6 occurrences; the next 2 events within 1h\n\
          \x20 count  share  next\n\
          \x20     3  50.0%  (end)\n\
@@ -299,7 +377,23 @@ fn next_table_and_csv() {
          \x20     1  16.7%  Video View → Video View\n"
     );
     assert_eq!(
-        kmdb(&db, &s, &["next", "Video View", "--steps", "2", "--within", "1h", "--top", "2", "--format", "csv"]).ok(),
+        kmdb(
+            &db,
+            &s,
+            &[
+                "next",
+                "Video View",
+                "--steps",
+                "2",
+                "--within",
+                "1h",
+                "--top",
+                "2",
+                "--format",
+                "csv"
+            ]
+        )
+        .ok(),
         "count,share,next_1,next_2\n3,0.5,(end),\n1,0.166667,Video View,(end)\n"
     );
 }
@@ -310,7 +404,11 @@ fn fails_with(k: Kmdb, code: i32) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(code), "stderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     stderr
 }
 
@@ -330,31 +428,69 @@ fn errors_say_what_is_wrong() {
         "kmdb: error: bad.json: funnel #2 (\"typo\"): step 2: unknown field \"wher\" \
          (a step has \"event\" and \"where\")\n"
     );
-    std::fs::write(&bad, r#"[{"name": "w", "steps": [{"event": "a"}], "window": "2 weeks"}]"#).unwrap();
+    std::fs::write(
+        &bad,
+        r#"[{"name": "w", "steps": [{"event": "a"}], "window": "2 weeks"}]"#,
+    )
+    .unwrap();
     let err = fails_with(kmdb(&db, &s, &["funnel", "bad.json"]), 1);
-    assert!(err.contains("bad.json: funnel #1 (\"w\"): \"window\": \"2 weeks\" is not a duration"), "{err}");
+    assert!(
+        err.contains("bad.json: funnel #1 (\"w\"): \"window\": \"2 weeks\" is not a duration"),
+        "{err}"
+    );
     std::fs::write(&bad, "[{\"name\": ").unwrap();
     let err = fails_with(kmdb(&db, &s, &["funnel", "bad.json"]), 1);
-    assert!(err.starts_with("kmdb: error: bad.json: not valid JSON"), "{err}");
+    assert!(
+        err.starts_with("kmdb: error: bad.json: not valid JSON"),
+        "{err}"
+    );
     let err = fails_with(kmdb(&db, &s, &["funnel", "missing.json"]), 1);
-    assert!(err.starts_with("kmdb: error: reading the funnel file missing.json: "), "{err}");
+    assert!(
+        err.starts_with("kmdb: error: reading the funnel file missing.json: "),
+        "{err}"
+    );
 
-    let err = fails_with(kmdb(&db, &s, &["funnel", "funnels.json", "--format", "xml"]), 2);
-    assert!(err.contains("invalid value 'xml' for '--format <FORMAT>'"), "{err}");
+    let err = fails_with(
+        kmdb(&db, &s, &["funnel", "funnels.json", "--format", "xml"]),
+        2,
+    );
+    assert!(
+        err.contains("invalid value 'xml' for '--format <FORMAT>'"),
+        "{err}"
+    );
     assert!(err.contains("[possible values: table, csv, json]"), "{err}");
 
-    let err = fails_with(kmdb(&db, &s, &["funnel", "funnels.json", "--from", "2015-02-30"]), 1);
+    let err = fails_with(
+        kmdb(&db, &s, &["funnel", "funnels.json", "--from", "2015-02-30"]),
+        1,
+    );
     assert_eq!(
         err,
         "kmdb: error: --from: \"2015-02-30\" is not a date: expected YYYY-MM-DD or \
          YYYY-MM-DD HH:MM:SS (UTC), from 1970-01-01 to 9999-12-31\n"
     );
-    let err = fails_with(kmdb(&db, &s, &["next", "a", "--to", "2015-01-01", "--from", "2015-01-01"]), 1);
-    assert!(err.contains("--from 2015-01-01 00:00:00 is not before --to 2015-01-01 00:00:00"), "{err}");
+    let err = fails_with(
+        kmdb(
+            &db,
+            &s,
+            &["next", "a", "--to", "2015-01-01", "--from", "2015-01-01"],
+        ),
+        1,
+    );
+    assert!(
+        err.contains("--from 2015-01-01 00:00:00 is not before --to 2015-01-01 00:00:00"),
+        "{err}"
+    );
     let err = fails_with(kmdb(&db, &s, &["next", "a", "--within", "3w"]), 1);
-    assert!(err.starts_with("kmdb: error: --within: \"3w\" is not a duration"), "{err}");
+    assert!(
+        err.starts_with("kmdb: error: --within: \"3w\" is not a duration"),
+        "{err}"
+    );
     let err = fails_with(kmdb(&db, &s, &["next", "a", "--where", "Plan"]), 1);
-    assert!(err.contains("--where \"Plan\": expected KEY=VALUE"), "{err}");
+    assert!(
+        err.contains("--where \"Plan\": expected KEY=VALUE"),
+        "{err}"
+    );
     let err = fails_with(kmdb(&db, &s, &["next", "a", "--steps", "0"]), 1);
     assert!(err.contains("--steps must be between 1 and 100"), "{err}");
 }
@@ -362,15 +498,27 @@ fn errors_say_what_is_wrong() {
 #[test]
 fn an_empty_or_missing_database_is_explained() {
     let s = Scratch::new();
-    std::fs::write(s.join("f.json"), r#"[{"name": "x", "steps": [{"event": "a"}]}]"#).unwrap();
+    std::fs::write(
+        s.join("f.json"),
+        r#"[{"name": "x", "steps": [{"event": "a"}]}]"#,
+    )
+    .unwrap();
     let bare = TestDb::new("an_bare");
-    let err = fails_with(Kmdb::new(Some(&bare), s.path()).args(["funnel", "f.json"]), 1);
-    assert!(err.contains("the database has no kmdb schema: run `kmdb setup` first"), "{err}");
+    let err = fails_with(
+        Kmdb::new(Some(&bare), s.path()).args(["funnel", "f.json"]),
+        1,
+    );
+    assert!(
+        err.contains("the database has no kmdb schema: run `kmdb setup` first"),
+        "{err}"
+    );
     let empty = prepared_db("an_empty", &s);
     for args in [&["funnel", "f.json"][..], &["next", "a"][..]] {
         let err = fails_with(Kmdb::new(Some(&empty), s.path()).args(args), 1);
         assert!(
-            err.contains("the database holds no events: import an export first (`kmdb import SOURCE`)"),
+            err.contains(
+                "the database holds no events: import an export first (`kmdb import SOURCE`)"
+            ),
             "{err}"
         );
     }
@@ -415,14 +563,23 @@ fn load_in_chromium(page: &Path, screenshot: &Path) -> (String, Vec<String>) {
             .arg(&url)
             .output()
             .expect("run chromium");
-        assert!(out.status.success(), "chromium: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "chromium: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     };
     let dom = run(&["--dump-dom".to_owned()]);
     let shot = run(&[format!("--screenshot={}", screenshot.display())]);
     let errors = [&dom.stderr, &shot.stderr]
         .iter()
-        .flat_map(|e| String::from_utf8_lossy(e).lines().map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|e| {
+            String::from_utf8_lossy(e)
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("net::ERR_"))
         .collect();
     (String::from_utf8_lossy(&dom.stdout).into_owned(), errors)
@@ -432,23 +589,40 @@ fn load_in_chromium(page: &Path, screenshot: &Path) -> (String, Vec<String>) {
 fn html_page_shows_one_chart_per_funnel_in_chromium() {
     let (db, s) = loaded("an_html", true);
     // The fixture's funnels, and 300 more made of its events.
-    let names = ["visited site", "Video View", "signed up", "billed", "a", "b"];
+    let names = [
+        "visited site",
+        "Video View",
+        "signed up",
+        "billed",
+        "a",
+        "b",
+    ];
     let mut many: Vec<String> = (0..300)
         .map(|i| {
             let steps: Vec<String> = (0..2 + i % 7)
                 .map(|k| {
                     let event = names[(i * 7 + k * 3) % names.len()];
                     if k % 3 == 1 {
-                        format!("{{\"event\": \"{event}\", \"where\": {{\"video\": \"v{}\"}}}}", 1 + k % 2)
+                        format!(
+                            "{{\"event\": \"{event}\", \"where\": {{\"video\": \"v{}\"}}}}",
+                            1 + k % 2
+                        )
                     } else {
                         format!("{{\"event\": \"{event}\"}}")
                     }
                 })
                 .collect();
-            format!("{{\"name\": \"generated {i}\", \"steps\": [{}]}}", steps.join(", "))
+            format!(
+                "{{\"name\": \"generated {i}\", \"steps\": [{}]}}",
+                steps.join(", ")
+            )
         })
         .collect();
-    let fixture = FUNNELS.trim().trim_start_matches('[').trim_end_matches(']').to_owned();
+    let fixture = FUNNELS
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     many.insert(0, fixture);
     std::fs::write(s.join("many.json"), format!("[{}]", many.join(",\n"))).unwrap();
     for (file, count) in [("funnels.json", 6), ("many.json", 306)] {
@@ -460,18 +634,27 @@ fn html_page_shows_one_chart_per_funnel_in_chromium() {
         let html = std::fs::read_to_string(&page).unwrap();
         assert!(!html.contains("<script"), "the page needs no script");
         assert!(
-            !html.replace("http://www.w3.org/2000/svg", "").contains("://"),
+            !html
+                .replace("http://www.w3.org/2000/svg", "")
+                .contains("://"),
             "the page fetches nothing"
         );
         let png = s.join(&format!("{file}.png"));
         let (dom, errors) = load_in_chromium(&page, &png);
         assert!(errors.is_empty(), "{errors:#?}");
-        assert_eq!(dom.matches("<svg class=\"funnel-chart\"").count(), count, "{file}");
-        assert_eq!(dom.matches("<section class=\"card\"").count(), count);
+        assert_eq!(
+            dom.matches("<svg class=\"funnel-chart\"").count(),
+            count,
+            "{file}"
+        );
+        assert_eq!(dom.matches("<section class=\"card").count(), count);
         // One bar of people per step, every funnel's name as a heading.
         assert!(dom.contains("<h2>video</h2>") && dom.contains("<h2>same second</h2>"));
         assert!(dom.contains("nobody entered"));
-        assert!(std::fs::metadata(&png).unwrap().len() > 10_000, "a screenshot with content");
+        assert!(
+            std::fs::metadata(&png).unwrap().len() > 10_000,
+            "a screenshot with content"
+        );
     }
 }
 
@@ -481,11 +664,17 @@ fn html_page_shows_one_chart_per_funnel_in_chromium() {
 #[test]
 fn readme_recipe_joins_users_with_a_product_table() {
     let (db, _s) = loaded("an_recipe", true);
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let block = |marker: &str| -> String {
-        let at = readme.find(marker).unwrap_or_else(|| panic!("{marker} not in README.md"));
+        let at = readme
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} not in README.md"));
         let rest = &readme[at..];
-        let start = rest.find("```sql\n").expect("an sql block after the marker") + 7;
+        let start = rest
+            .find("```sql\n")
+            .expect("an sql block after the marker")
+            + 7;
         let end = rest[start..].find("```").unwrap();
         rest[start..start + end].to_owned()
     };

@@ -37,8 +37,8 @@ pub struct Funnel {
 /// `{"name": ..., "steps": [{"event": ..., "where": {...}}, ...], "window": "7d"}`.
 /// Errors name the funnel (number from 1, and name), the step and the field.
 pub fn parse_funnels(text: &str) -> Result<Vec<Funnel>> {
-    let value: sonic_rs::Value = sonic_rs::from_str(text)
-        .map_err(|e| anyhow::anyhow!("not valid JSON: {e}"))?;
+    let value: sonic_rs::Value =
+        sonic_rs::from_str(text).map_err(|e| anyhow::anyhow!("not valid JSON: {e}"))?;
     let Some(list) = value.as_array() else {
         bail!(
             "expected a JSON list of funnels, like \
@@ -65,7 +65,9 @@ fn parse_funnel(number: usize, v: &sonic_rs::Value) -> Result<Funnel> {
     };
     for (key, _) in obj.iter() {
         if !matches!(key, "name" | "steps" | "window") {
-            bail!("{which}: unknown field {key:?} (a funnel has \"name\", \"steps\" and \"window\")");
+            bail!(
+                "{which}: unknown field {key:?} (a funnel has \"name\", \"steps\" and \"window\")"
+            );
         }
     }
     let name = match name {
@@ -461,7 +463,12 @@ mod tests {
     }
 
     /// Users per step of each funnel over one person's events.
-    fn run(funnels: Vec<Funnel>, people: &[(Vec<Event>, Vec<Mark>)], from: i64, to: i64) -> Vec<Vec<u64>> {
+    fn run(
+        funnels: Vec<Funnel>,
+        people: &[(Vec<Event>, Vec<Mark>)],
+        from: i64,
+        to: i64,
+    ) -> Vec<Vec<u64>> {
         let k = keys(&["a", "b", "c", "video", "lang"]);
         let set = FunnelSet::new(funnels, &k, from, to);
         let mut tally = set.tally();
@@ -479,10 +486,21 @@ mod tests {
     fn steps_in_order_within_the_window_edges_inclusive() {
         let f = vec![funnel("f", &["a", "b", "c"], 100)];
         // b at exactly t1 + window counts; c one second later does not.
-        let p = vec![ev(1, 1000, 1, A), ev(1, 1050, 2, B), ev(1, 1100, 3, B), ev(1, 1101, 4, C)];
-        assert_eq!(run(f.clone(), &[(p, vec![])], 0, i64::MAX), vec![vec![1, 1, 0]]);
+        let p = vec![
+            ev(1, 1000, 1, A),
+            ev(1, 1050, 2, B),
+            ev(1, 1100, 3, B),
+            ev(1, 1101, 4, C),
+        ];
+        assert_eq!(
+            run(f.clone(), &[(p, vec![])], 0, i64::MAX),
+            vec![vec![1, 1, 0]]
+        );
         let p = vec![ev(1, 1000, 1, A), ev(1, 1100, 2, B), ev(1, 1100, 3, C)];
-        assert_eq!(run(f.clone(), &[(p, vec![])], 0, i64::MAX), vec![vec![1, 1, 1]]);
+        assert_eq!(
+            run(f.clone(), &[(p, vec![])], 0, i64::MAX),
+            vec![vec![1, 1, 1]]
+        );
         // Out of order: c before b does not count.
         let p = vec![ev(1, 1000, 1, A), ev(1, 1001, 2, C), ev(1, 1002, 3, B)];
         assert_eq!(run(f, &[(p, vec![])], 0, i64::MAX), vec![vec![1, 1, 0]]);
@@ -493,7 +511,10 @@ mod tests {
         let f = vec![funnel("f", &["a", "b"], 0)];
         // Same second, b after a by id: reached (window 0 includes t1 itself).
         let p = vec![ev(1, 1000, 1, A), ev(1, 1000, 2, B)];
-        assert_eq!(run(f.clone(), &[(p, vec![])], 0, i64::MAX), vec![vec![1, 1]]);
+        assert_eq!(
+            run(f.clone(), &[(p, vec![])], 0, i64::MAX),
+            vec![vec![1, 1]]
+        );
         // Same second, b before a by id: the events arrive in (t, id) order,
         // so b came first and does not follow a.
         let p = vec![ev(1, 1000, 1, B), ev(1, 1000, 2, A)];
@@ -513,7 +534,10 @@ mod tests {
         // Two steps on the same event: one event is not both.
         let f = vec![funnel("f", &["a", "a"], 10)];
         let p = vec![ev(1, 1000, 1, A)];
-        assert_eq!(run(f.clone(), &[(p, vec![])], 0, i64::MAX), vec![vec![1, 0]]);
+        assert_eq!(
+            run(f.clone(), &[(p, vec![])], 0, i64::MAX),
+            vec![vec![1, 0]]
+        );
         let p = vec![ev(1, 1000, 1, A), ev(1, 1000, 2, A)];
         assert_eq!(run(f, &[(p, vec![])], 0, i64::MAX), vec![vec![1, 1]]);
     }
@@ -523,11 +547,20 @@ mod tests {
         let f = vec![funnel("f", &["a", "b"], 100)];
         let p = vec![ev(1, 999, 1, A), ev(1, 1000, 2, A), ev(1, 1050, 3, B)];
         // a at 999 is before --from: the a at 1000 is step 1.
-        assert_eq!(run(f.clone(), &[(p.clone(), vec![])], 1000, 2000), vec![vec![1, 1]]);
+        assert_eq!(
+            run(f.clone(), &[(p.clone(), vec![])], 1000, 2000),
+            vec![vec![1, 1]]
+        );
         // --to 1000 excludes the a at 1000 (from <= t < to), keeps 999.
-        assert_eq!(run(f.clone(), &[(p.clone(), vec![])], 0, 1000), vec![vec![1, 1]]);
+        assert_eq!(
+            run(f.clone(), &[(p.clone(), vec![])], 0, 1000),
+            vec![vec![1, 1]]
+        );
         // b after --to still counts as a later step.
-        assert_eq!(run(f.clone(), &[(p.clone(), vec![])], 1000, 1001), vec![vec![1, 1]]);
+        assert_eq!(
+            run(f.clone(), &[(p.clone(), vec![])], 1000, 1001),
+            vec![vec![1, 1]]
+        );
         assert_eq!(run(f, &[(p, vec![])], 1001, 2000), vec![vec![0, 0]]);
     }
 
@@ -548,7 +581,11 @@ mod tests {
         let set = FunnelSet::new(funnels, &k, 0, i64::MAX);
         let c = |v: &str| set.conditions().lookup(4, v.as_bytes()).unwrap();
         let (v1, v2, v3) = (c("v1"), c("v2"), c("v3"));
-        let mark = |event, cond| Mark { user: 1, event, cond };
+        let mark = |event, cond| Mark {
+            user: 1,
+            event,
+            cond,
+        };
         let events = vec![ev(1, 10, 1, A), ev(1, 11, 2, A), ev(1, 12, 3, A)];
         let mut marks = vec![mark(1, v1), mark(2, v2), mark(3, v3)];
         marks.sort_by_key(|m| (m.event, m.cond));
@@ -575,14 +612,30 @@ mod tests {
             conditions: vec![],
         };
         let funnels = vec![
-            Funnel { name: "both".into(), steps: vec![both], window: 1 },
-            Funnel { name: "blacklisted".into(), steps: vec![blacklisted], window: 1 },
-            Funnel { name: "unknown".into(), steps: vec![unknown], window: 1 },
+            Funnel {
+                name: "both".into(),
+                steps: vec![both],
+                window: 1,
+            },
+            Funnel {
+                name: "blacklisted".into(),
+                steps: vec![blacklisted],
+                window: 1,
+            },
+            Funnel {
+                name: "unknown".into(),
+                steps: vec![unknown],
+                window: 1,
+            },
         ];
         let set = FunnelSet::new(funnels, &k, 0, i64::MAX);
         let v1 = set.conditions().lookup(4, b"v1").unwrap();
         let en = set.conditions().lookup(5, b"en").unwrap();
-        let mark = |event, cond| Mark { user: 1, event, cond };
+        let mark = |event, cond| Mark {
+            user: 1,
+            event,
+            cond,
+        };
         let mut tally = set.tally();
         // Person 1: only video=v1. Person 2: both.
         tally.person(&[ev(1, 10, 1, A)], &[mark(1, v1)]);
@@ -600,7 +653,15 @@ mod tests {
         let k = keys(&["a", "b", "c"]);
         let set = FunnelSet::new(f, &k, 0, i64::MAX);
         let mut one = set.tally();
-        one.person(&[ev(1, 1, 1, A), ev(1, 2, 2, B), ev(1, 3, 3, A), ev(1, 4, 4, B)], &[]);
+        one.person(
+            &[
+                ev(1, 1, 1, A),
+                ev(1, 2, 2, B),
+                ev(1, 3, 3, A),
+                ev(1, 4, 4, B),
+            ],
+            &[],
+        );
         let mut two = set.tally();
         two.person(&[ev(2, 1, 5, A)], &[]);
         two.person(&[ev(3, 1, 6, B)], &[]);

@@ -82,7 +82,12 @@ table.summary a { color: var(--bar-end); text-decoration: none; }
 table.summary a:hover { text-decoration: underline; }
 .meter { display: inline-block; width: 90px; height: 8px; border-radius: 4px; background: var(--ghost); vertical-align: middle; margin-right: 8px; overflow: hidden; }
 .meter > span { display: block; height: 100%; background: var(--bar); }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 18px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); grid-auto-flow: dense; gap: 18px; }
+.card.wide { grid-column: 1 / -1; }
+svg.spark { display: inline-block; vertical-align: middle; }
+.spark rect { fill: var(--bar); }
+.spark rect.bg { fill: var(--ghost); }
+td.weak { color: var(--muted); max-width: 260px; overflow: hidden; text-overflow: ellipsis; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 12px; padding: 16px 18px 10px; box-shadow: 0 1px 2px rgba(20, 30, 60, 0.04); }
 .card h2 { font-size: 16px; margin: 0 0 2px; overflow-wrap: anywhere; }
 .card .meta { color: var(--muted); margin: 0 0 8px; font-size: 13px; }
@@ -142,27 +147,74 @@ fn completion(r: &FunnelResult) -> f64 {
 fn summary(out: &mut String, results: &[FunnelResult]) {
     out.push_str(
         "<table class=\"summary\"><thead><tr><th class=\"num\">#</th><th>Funnel</th><th class=\"num\">Steps</th>\
-         <th>Window</th><th class=\"num\">Entered</th><th class=\"num\">Completed</th><th>Conversion</th></tr></thead><tbody>\n",
+         <th>Window</th><th>People per step</th><th class=\"num\">Entered</th><th class=\"num\">Completed</th>\
+         <th>Conversion</th><th>Weakest step</th></tr></thead><tbody>\n",
     );
     for (i, r) in results.iter().enumerate() {
         let conv = completion(r);
         writeln!(
             out,
             "<tr><td class=\"num\">{}</td><td><a href=\"#f{i}\">{}</a></td><td class=\"num\">{}</td>\
-             <td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td><span class=\"meter\"><span style=\"width:{:.1}%\"></span></span>{}</td></tr>",
+             <td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td><span class=\"meter\"><span style=\"width:{:.1}%\"></span></span>{}</td>\
+             <td class=\"weak\">{}</td></tr>",
             i + 1,
             esc(&r.funnel.name),
             r.funnel.steps.len(),
             esc(&r.funnel.window_text()),
+            spark(r),
             thousands(r.users[0]),
             thousands(*r.users.last().expect("a funnel has steps")),
             conv * 100.0,
-            percent(conv)
+            percent(conv),
+            weakest(r)
         )
         .unwrap();
     }
     out.push_str("</tbody></table>\n");
+}
+
+/// A small bar per step, for the summary table.
+fn spark(r: &FunnelResult) -> String {
+    const W: f64 = 9.0;
+    const H: f64 = 18.0;
+    let entered = r.users[0].max(1) as f64;
+    let mut out = format!(
+        "<svg class=\"spark\" width=\"{}\" height=\"{H}\" viewBox=\"0 0 {} {H}\" aria-hidden=\"true\">",
+        W * r.users.len() as f64,
+        W * r.users.len() as f64
+    );
+    for (k, &n) in r.users.iter().enumerate() {
+        let h = (n as f64 / entered * H).max(if n > 0 { 1.0 } else { 0.0 });
+        write!(
+            out,
+            "<rect class=\"bg\" x=\"{}\" y=\"0\" width=\"{}\" height=\"{H}\"/>\
+             <rect x=\"{}\" y=\"{:.1}\" width=\"{}\" height=\"{h:.1}\"/>",
+            k as f64 * W,
+            W - 2.0,
+            k as f64 * W,
+            H - h,
+            W - 2.0
+        )
+        .unwrap();
+    }
+    out + "</svg>"
+}
+
+/// The step that keeps the smallest share of the step before.
+fn weakest(r: &FunnelResult) -> String {
+    if r.users.len() < 2 || r.users[0] == 0 {
+        return String::new();
+    }
+    let k = (1..r.users.len())
+        .min_by(|&a, &b| r.from_previous(a).total_cmp(&r.from_previous(b)))
+        .expect("two steps or more");
+    format!(
+        "{}. {} · {}",
+        k + 1,
+        esc(&clip(&r.funnel.steps[k].label(), 28)),
+        percent(r.from_previous(k))
+    )
 }
 
 fn tone(r: f64) -> &'static str {
@@ -196,7 +248,8 @@ fn card(out: &mut String, i: usize, r: &FunnelResult) {
     };
     writeln!(
         out,
-        "<section class=\"card\" id=\"f{i}\"><h2>{}</h2><p class=\"meta\">{meta} · window {}</p>",
+        "<section class=\"card{}\" id=\"f{i}\"><h2>{}</h2><p class=\"meta\">{meta} · window {}</p>",
+        if steps > 4 { " wide" } else { "" },
         esc(&r.funnel.name),
         esc(&r.funnel.window_text())
     )
@@ -217,7 +270,11 @@ fn card(out: &mut String, i: usize, r: &FunnelResult) {
         width - LEFT
     )
     .unwrap();
-    let scale = if entered == 0 { 0.0 } else { PLOT / entered as f64 };
+    let scale = if entered == 0 {
+        0.0
+    } else {
+        PLOT / entered as f64
+    };
     let top_of = |k: usize| base - r.users[k] as f64 * scale;
     // The people who go on, as a band from each bar to the next.
     for k in 1..steps {
@@ -350,8 +407,12 @@ mod tests {
         assert!(page.contains("video=v&amp;1"));
         assert!(page.contains("nobody entered"));
         assert!(!page.contains("<script"));
-        assert!(!page.replace("http://www.w3.org/2000/svg", "").contains("http"));
-        assert!(page.contains("50.0%") && page.contains("20.0%") && page.contains("10.0% of step 1"));
+        assert!(!page
+            .replace("http://www.w3.org/2000/svg", "")
+            .contains("http"));
+        assert!(
+            page.contains("50.0%") && page.contains("20.0%") && page.contains("10.0% of step 1")
+        );
     }
 
     #[test]

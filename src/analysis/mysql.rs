@@ -243,8 +243,15 @@ impl ScanSession for MySqlSession {
         }
         let (values, params): (String, Vec<Value>) = if filter.values.len() <= MAX_SQL_VALUES {
             (
-                format!(" AND value IN ({})", vec!["?"; filter.values.len()].join(",")),
-                filter.values.iter().map(|v| Value::from(v.as_str())).collect(),
+                format!(
+                    " AND value IN ({})",
+                    vec!["?"; filter.values.len()].join(",")
+                ),
+                filter
+                    .values
+                    .iter()
+                    .map(|v| Value::from(v.as_str()))
+                    .collect(),
             )
         } else {
             (String::new(), Vec::new())
@@ -301,9 +308,23 @@ mod tests {
         assert_eq!((all[2].from, all[2].to), (20 * DAY, END_T));
         // A range inside the second partition: one slice, a share of its rows.
         let some = cut(&parts, 12 * DAY, 17 * DAY);
-        assert_eq!(some, vec![Slice { from: 12 * DAY, to: 17 * DAY, rows: 50 }]);
+        assert_eq!(
+            some,
+            vec![Slice {
+                from: 12 * DAY,
+                to: 17 * DAY,
+                rows: 50
+            }]
+        );
         // No partitions at all: one slice.
-        assert_eq!(cut(&[], 5, 9), vec![Slice { from: 5, to: 9, rows: 0 }]);
+        assert_eq!(
+            cut(&[], 5, 9),
+            vec![Slice {
+                from: 5,
+                to: 9,
+                rows: 0
+            }]
+        );
         // Slices are consecutive and cover the range.
         let many: Vec<(i64, u64)> = (1..=1000).map(|d| (d * DAY, 10)).collect();
         let s = cut(&many, 0, END_T);

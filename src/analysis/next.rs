@@ -115,7 +115,10 @@ impl NextTally<'_> {
     pub fn ranked(&self, names: &HashMap<u32, String>, top: usize) -> Vec<(Vec<String>, u64)> {
         let name = |n: &u32| match n {
             &END_ID => END.to_owned(),
-            n => names.get(n).cloned().unwrap_or_else(|| format!("(key {n})")),
+            n => names
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| format!("(key {n})")),
         };
         let mut seqs: Vec<(Vec<String>, u64)> = self
             .counts
@@ -174,7 +177,16 @@ mod tests {
         let q = query(2, None);
         let mut t = q.tally();
         // x a b x a  -> [a, b] and [a, (end)]
-        t.person(&[ev(1, 1, 1), ev(2, 2, 3), ev(3, 3, 2), ev(4, 4, 1), ev(5, 5, 3)], &[]);
+        t.person(
+            &[
+                ev(1, 1, 1),
+                ev(2, 2, 3),
+                ev(3, 3, 2),
+                ev(4, 4, 1),
+                ev(5, 5, 3),
+            ],
+            &[],
+        );
         assert_eq!(t.occurrences, 2);
         assert_eq!(
             t.ranked(&names(), 0),
@@ -198,7 +210,10 @@ mod tests {
     fn within_is_inclusive() {
         let q = query(3, Some(60));
         let mut t = q.tally();
-        t.person(&[ev(0, 1, 1), ev(30, 2, 2), ev(60, 3, 3), ev(61, 4, 4)], &[]);
+        t.person(
+            &[ev(0, 1, 1), ev(30, 2, 2), ev(60, 3, 3), ev(61, 4, 4)],
+            &[],
+        );
         assert_eq!(t.ranked(&names(), 0), vec![(strs(&["b", "a", "(end)"]), 1)]);
     }
 
@@ -230,11 +245,29 @@ mod tests {
         q.to = 10;
         q.needs = Some(vec![7]);
         let mut t = q.tally();
-        let events = [ev(4, 1, 1), ev(5, 2, 1), ev(9, 3, 1), ev(10, 4, 1), ev(11, 5, 2)];
+        let events = [
+            ev(4, 1, 1),
+            ev(5, 2, 1),
+            ev(9, 3, 1),
+            ev(10, 4, 1),
+            ev(11, 5, 2),
+        ];
         let marks = [
-            Mark { user: 1, event: 1, cond: 7 },
-            Mark { user: 1, event: 3, cond: 7 },
-            Mark { user: 1, event: 4, cond: 7 },
+            Mark {
+                user: 1,
+                event: 1,
+                cond: 7,
+            },
+            Mark {
+                user: 1,
+                event: 3,
+                cond: 7,
+            },
+            Mark {
+                user: 1,
+                event: 4,
+                cond: 7,
+            },
         ];
         t.person(&events, &marks);
         // Only the event at 9 is in [5, 10) with the condition; the next

@@ -74,7 +74,12 @@ fn funnels_json(results: &[FunnelResult]) -> String {
     let mut out = String::from("[");
     for (i, r) in results.iter().enumerate() {
         out += if i == 0 { "\n  " } else { ",\n  " };
-        write!(out, "{{\"name\": {}, \"steps\": [", json_str(&r.funnel.name)).unwrap();
+        write!(
+            out,
+            "{{\"name\": {}, \"steps\": [",
+            json_str(&r.funnel.name)
+        )
+        .unwrap();
         for (k, step) in r.funnel.steps.iter().enumerate() {
             if k > 0 {
                 out += ", ";
@@ -93,7 +98,12 @@ fn funnels_json(results: &[FunnelResult]) -> String {
             }
             out += "}";
         }
-        write!(out, "], \"window\": {}}}", json_str(&r.funnel.window_text())).unwrap();
+        write!(
+            out,
+            "], \"window\": {}}}",
+            json_str(&r.funnel.window_text())
+        )
+        .unwrap();
     }
     out += if results.is_empty() { "]\n" } else { "\n]\n" };
     out
@@ -205,9 +215,18 @@ fn next_json(r: &NextReport) -> String {
     for (i, (seq, count)) in r.sequences.iter().enumerate() {
         out += if i == 0 { "\n  " } else { ",\n  " };
         let names: Vec<String> = seq.iter().map(|s| json_str(s)).collect();
-        write!(out, "{{\"next\": [{}], \"count\": {count}}}", names.join(", ")).unwrap();
+        write!(
+            out,
+            "{{\"next\": [{}], \"count\": {count}}}",
+            names.join(", ")
+        )
+        .unwrap();
     }
-    out += if r.sequences.is_empty() { "]}\n" } else { "\n]}\n" };
+    out += if r.sequences.is_empty() {
+        "]}\n"
+    } else {
+        "\n]}\n"
+    };
     out
 }
 
@@ -241,7 +260,11 @@ fn next_csv(r: &NextReport) -> String {
 fn next_table(r: &NextReport) -> String {
     let mut what = r.event.clone();
     if !r.conditions.is_empty() {
-        let pairs: Vec<String> = r.conditions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let pairs: Vec<String> = r
+            .conditions
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         what += &format!(" [{}]", pairs.join(", "));
     }
     let mut out = format!(
@@ -258,7 +281,11 @@ fn next_table(r: &NextReport) -> String {
     if r.sequences.is_empty() {
         return out;
     }
-    let mut rows = vec![vec!["count".to_owned(), "share".to_owned(), "next".to_owned()]];
+    let mut rows = vec![vec![
+        "count".to_owned(),
+        "share".to_owned(),
+        "next".to_owned(),
+    ]];
     for (seq, count) in &r.sequences {
         rows.push(vec![
             count.to_string(),
@@ -337,7 +364,10 @@ mod tests {
         let mut r = result();
         r.users = vec![0, 0];
         let text = funnels(&[r], Format::Json);
-        assert!(text.contains("\"users\": 0, \"from_step_1\": 0, \"from_previous\": 0"), "{text}");
+        assert!(
+            text.contains("\"users\": 0, \"from_step_1\": 0, \"from_previous\": 0"),
+            "{text}"
+        );
     }
 
     fn report() -> NextReport {

@@ -32,6 +32,8 @@ pub struct ReadOptions<'a> {
 /// Bytes of rows a bucket should hold, so that a worker sorts a bucket in a
 /// few tens of MB whatever the size of the data.
 const BUCKET_BYTES: u64 = 32 << 20;
+/// At least this many, in case the store's estimate is far too low.
+const MIN_BUCKETS: u64 = 64;
 const MAX_BUCKETS: u64 = 4096;
 
 /// What a pass reads: the events of `slices` (only those named `names`
@@ -57,7 +59,12 @@ struct Gathered<'d> {
 
 /// Reads the rows of `pass` once and folds every person into tallies made
 /// by `make`, merged into one.
-pub fn run<T, F>(store: &dyn EventStore, pass: &Pass<'_>, make: F, opts: &ReadOptions<'_>) -> Result<T>
+pub fn run<T, F>(
+    store: &dyn EventStore,
+    pass: &Pass<'_>,
+    make: F,
+    opts: &ReadOptions<'_>,
+) -> Result<T>
 where
     T: Tally,
     F: Fn() -> T + Sync,
@@ -65,7 +72,7 @@ where
     let estimate: u64 = pass.slices.iter().map(|s| s.rows).sum();
     let buckets = (estimate * Event::BYTES as u64)
         .div_ceil(BUCKET_BYTES)
-        .clamp(opts.threads as u64 * 4, MAX_BUCKETS) as usize;
+        .clamp((opts.threads as u64 * 4).max(MIN_BUCKETS), MAX_BUCKETS) as usize;
     let spill_dir = SpillDir::new(&opts.work_dir);
     let sessions = opts.sessions.max(1);
     let memory = opts.memory / sessions;
@@ -87,8 +94,18 @@ where
 
     let read = |worker: usize| -> Result<Gathered<'_>> {
         let mut g = Gathered {
-            events: Spill::new(&spill_dir, format!("events-{worker}"), buckets, (memory * 3 / 4 / Event::BYTES).max(1)),
-            marks: Spill::new(&spill_dir, format!("marks-{worker}"), buckets, (memory / 4 / Mark::BYTES).max(1)),
+            events: Spill::new(
+                &spill_dir,
+                format!("events-{worker}"),
+                buckets,
+                (memory * 3 / 4 / Event::BYTES).max(1),
+            ),
+            marks: Spill::new(
+                &spill_dir,
+                format!("marks-{worker}"),
+                buckets,
+                (memory / 4 / Mark::BYTES).max(1),
+            ),
         };
         let mut session = store.session()?;
         loop {
@@ -177,8 +194,7 @@ where
         .build()
         .context("starting the counting threads")?;
     // Bucket b of every session holds the same persons.
-    let mut work: Vec<(Vec<Bucket<Event>>, Vec<Bucket<Mark>>)> =
-        (0..buckets).map(|_| (Vec::new(), Vec::new())).collect();
+    let mut work: Vec<Parts> = (0..buckets).map(|_| (Vec::new(), Vec::new())).collect();
     for g in gathered {
         for (b, part) in g.events.into_buckets().into_iter().enumerate() {
             work[b].0.push(part);
@@ -383,8 +399,12 @@ impl<'d, R: Record> Spill<'d, R> {
                 .append(true)
                 .open(&*path)
                 .with_context(|| format!("opening {}", path.display()))?;
-            file.write_all(&self.buf)
-                .with_context(|| format!("writing {} (is the disk full? set --work-dir)", path.display()))?;
+            file.write_all(&self.buf).with_context(|| {
+                format!(
+                    "writing {} (is the disk full? set --work-dir)",
+                    path.display()
+                )
+            })?;
             bucket.clear();
         }
         self.held = 0;
@@ -399,6 +419,9 @@ impl<'d, R: Record> Spill<'d, R> {
             .collect()
     }
 }
+
+/// The parts of one bucket from every reading session: events, marks.
+type Parts = (Vec<Bucket<Event>>, Vec<Bucket<Mark>>);
 
 /// One bucket's rows: the spilled ones in a file, the rest in memory.
 struct Bucket<R> {
@@ -460,19 +483,47 @@ mod tests {
 
     #[test]
     fn persons_get_their_events_in_t_then_id_order_and_their_own_marks() {
-        let mut events = vec![ev(2, 5, 9), ev(1, 5, 3), ev(1, 5, 2), ev(1, 4, 7), ev(3, 1, 1)];
+        let mut events = vec![
+            ev(2, 5, 9),
+            ev(1, 5, 3),
+            ev(1, 5, 2),
+            ev(1, 4, 7),
+            ev(3, 1, 1),
+        ];
         let marks = vec![
-            Mark { user: 3, event: 1, cond: 0 },
-            Mark { user: 1, event: 3, cond: 2 },
-            Mark { user: 1, event: 3, cond: 1 },
-            Mark { user: 4, event: 8, cond: 0 },
+            Mark {
+                user: 3,
+                event: 1,
+                cond: 0,
+            },
+            Mark {
+                user: 1,
+                event: 3,
+                cond: 2,
+            },
+            Mark {
+                user: 1,
+                event: 3,
+                cond: 1,
+            },
+            Mark {
+                user: 4,
+                event: 8,
+                cond: 0,
+            },
         ];
         let mut seen = Seen::default();
         count_persons(&mut seen, &mut events, marks);
         let ids: Vec<(i64, Vec<i64>, Vec<u32>)> = seen
             .0
             .iter()
-            .map(|(e, m)| (e[0].user, e.iter().map(|e| e.id).collect(), m.iter().map(|m| m.cond).collect()))
+            .map(|(e, m)| {
+                (
+                    e[0].user,
+                    e.iter().map(|e| e.id).collect(),
+                    m.iter().map(|m| m.cond).collect(),
+                )
+            })
             .collect();
         assert_eq!(
             ids,
@@ -509,17 +560,29 @@ mod tests {
         for user in 1..16_001 {
             counts[bucket_of(user, 16)] += 1;
         }
-        assert!(counts.iter().all(|&c| (900..1100).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (900..1100).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]
     fn records_round_trip() {
-        let e = Event { user: -5, t: 253_402_300_799, id: (7 << 40) | 12, n: u32::MAX - 1 };
+        let e = Event {
+            user: -5,
+            t: 253_402_300_799,
+            id: (7 << 40) | 12,
+            n: u32::MAX - 1,
+        };
         let mut b = Vec::new();
         e.encode(&mut b);
         assert_eq!(b.len(), Event::BYTES);
         assert_eq!(Event::decode(&b), e);
-        let m = Mark { user: 9, event: 1 << 50, cond: 3 };
+        let m = Mark {
+            user: 9,
+            event: 1 << 50,
+            cond: 3,
+        };
         b.clear();
         m.encode(&mut b);
         assert_eq!(b.len(), Mark::BYTES);

@@ -99,7 +99,9 @@ pub fn funnels(
     let mut names: Vec<&str> = funnels
         .iter()
         .flat_map(|f| &f.steps)
-        .flat_map(|s| std::iter::once(s.event.as_str()).chain(s.conditions.iter().map(|(k, _)| k.as_str())))
+        .flat_map(|s| {
+            std::iter::once(s.event.as_str()).chain(s.conditions.iter().map(|(k, _)| k.as_str()))
+        })
         .collect();
     names.sort_unstable();
     names.dedup();
@@ -133,7 +135,10 @@ pub fn next(store: &dyn EventStore, plan: &NextPlan, progress: &Progress) -> Res
     let needs = plan
         .conditions
         .iter()
-        .map(|(k, v)| keys.get(cut_255(k)).map(|&key| conditions.add(key, cut_255(v))))
+        .map(|(k, v)| {
+            keys.get(cut_255(k))
+                .map(|&key| conditions.add(key, cut_255(v)))
+        })
         .collect::<Option<Vec<u32>>>()
         .map(|mut c| {
             c.sort_unstable();
@@ -171,7 +176,12 @@ pub fn next(store: &dyn EventStore, plan: &NextPlan, progress: &Progress) -> Res
         names: None,
         properties: (!conditions.is_empty()).then(|| (conditions.filter(), &conditions)),
     };
-    let tally = reader::run(store, &pass, || query.tally(), &options(&plan.reading, progress))?;
+    let tally = reader::run(
+        store,
+        &pass,
+        || query.tally(),
+        &options(&plan.reading, progress),
+    )?;
     let names = store.key_names(&tally.ids())?;
     report.occurrences = tally.occurrences;
     report.sequences = tally.ranked(&names, plan.top);

@@ -154,10 +154,7 @@ mod tests {
             1_420_070_400 + 37_230
         );
         assert_eq!(parse_datetime("2016-02-29").unwrap(), 1_456_704_000);
-        assert_eq!(
-            parse_datetime("9999-12-31 23:59:59").unwrap(),
-            END_T - 1
-        );
+        assert_eq!(parse_datetime("9999-12-31 23:59:59").unwrap(), END_T - 1);
     }
 
     #[test]
@@ -209,7 +206,11 @@ mod tests {
 
     #[test]
     fn formatting_round_trips() {
-        for s in ["1970-01-01 00:00:00", "2015-06-30 23:59:59", "9999-12-31 23:59:59"] {
+        for s in [
+            "1970-01-01 00:00:00",
+            "2015-06-30 23:59:59",
+            "9999-12-31 23:59:59",
+        ] {
             assert_eq!(format_datetime(parse_datetime(s).unwrap()), s);
         }
         assert_eq!(format_duration(604_800), "7d");
