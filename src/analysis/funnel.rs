@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 use super::time::{format_duration, parse_duration};
-use super::{cut_255, marks_of, satisfies, Conditions, Event, Mark, Tally};
+use super::{cut_255, marks_of, satisfies, Conditions, Event, FastMap, Mark, Tally};
 
 /// A funnel's window when the file gives none.
 pub const DEFAULT_WINDOW: i64 = 30 * 86_400;
@@ -205,7 +205,7 @@ pub struct FunnelSet {
     /// Steps without a condition, by event key id.
     plain: Vec<(u32, u32)>,
     /// Steps with conditions, by event key id and their first condition.
-    with_cond: HashMap<u64, (u32, u32)>,
+    with_cond: FastMap<u64, (u32, u32)>,
     entries: Vec<Entry>,
     /// `--from` / `--to` of step 1.
     from: i64,
@@ -245,7 +245,7 @@ impl FunnelSet {
         }
         let mut entries = Vec::new();
         let mut plain = Vec::new();
-        let mut with_cond = HashMap::new();
+        let mut with_cond = FastMap::default();
         let mut names: Vec<u32> = lists.keys().map(|&(n, _)| n).collect();
         names.sort_unstable();
         names.dedup();

@@ -21,6 +21,10 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
+/// A hash map with foldhash: the maps below are looked up once per row
+/// read, where std's SipHash would cost more than the lookup.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// One row of `events`: its person (the canonical `users.id`), time (seconds
 /// since 1970, UTC), id (`revision << 40 | line`) and name (`keys.id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +129,7 @@ pub trait Tally: Send {
 /// and the lookup that turns a property row into a condition.
 #[derive(Debug, Default)]
 pub struct Conditions {
-    by_key: HashMap<u32, HashMap<Box<[u8]>, u32>>,
+    by_key: FastMap<u32, FastMap<Box<[u8]>, u32>>,
     count: u32,
 }
 

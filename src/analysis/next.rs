@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use super::{marks_of, satisfies, Event, Mark, Tally};
+use super::{marks_of, satisfies, Event, FastMap, Mark, Tally};
 
 /// The name shown for "no more events" in a sequence.
 pub const END: &str = "(end)";
@@ -38,7 +38,7 @@ impl NextQuery {
         NextTally {
             query: self,
             occurrences: 0,
-            counts: HashMap::new(),
+            counts: FastMap::default(),
             buf: Vec::with_capacity(self.steps),
         }
     }
@@ -48,7 +48,7 @@ impl NextQuery {
 pub struct NextTally<'a> {
     query: &'a NextQuery,
     pub occurrences: u64,
-    counts: HashMap<Vec<u32>, u64>,
+    counts: FastMap<Vec<u32>, u64>,
     buf: Vec<u32>,
 }
 
