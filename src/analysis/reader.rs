@@ -127,9 +127,8 @@ where
                             g.events.push(e)
                         })
                         .context("reading events")?;
-                    let n = kept.fetch_add(g.events.total - before, Ordering::Relaxed);
+                    kept.fetch_add(g.events.total - before, Ordering::Relaxed);
                     bar.inc(slice.rows);
-                    bar.set_message(format!("{} events kept", n + g.events.total - before));
                 }
                 Task::Properties(i) => {
                     let (filter, conditions) = pass.properties.as_ref().expect("a property task");
@@ -151,6 +150,12 @@ where
                     property_slices.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            let mut msg = format!("{} events kept", kept.load(Ordering::Relaxed));
+            if pass.properties.is_some() {
+                let done = property_slices.load(Ordering::Relaxed);
+                msg += &format!(", where properties: {done} of {} slices", pass.slices.len());
+            }
+            bar.set_message(msg);
         }
     };
     let gathered: Vec<Option<Gathered<'_>>> = std::thread::scope(|s| {
