@@ -121,7 +121,7 @@ pub fn page(results: &[FunnelResult], info: &PageInfo) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Funnels · kmdb</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <header><h1>Funnels</h1><p class=\"sub\">{} funnel{} · {} (UTC) · {}</p></header>\n<main>\n",
-        results.len(),
+        thousands(results.len() as u64),
         if results.len() == 1 { "" } else { "s" },
         esc(&range),
         esc(&info.database)
