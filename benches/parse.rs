@@ -1,4 +1,4 @@
-//! The line decoder + classifier (`kmdb::resolve::parse_chunk` as the parse
+//! The line decoder + classifier (`kmdb::format::parse_chunk` as the parse
 //! workers run it, and `parse_line`: SPEC §2 and §3), gzip decompression,
 //! and sonic-rs alone as the machine's yardstick, on one core, in MB/s of
 //! input.
@@ -23,8 +23,8 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use kmdb::decode::{decode_line, Decoded};
+use kmdb::format::{Format, Outcome, KM};
 use kmdb::generate::{generate, Amount, GenerateOptions, DEFAULT_FILE_BYTES};
-use kmdb::resolve::{parse_chunk, parse_line, Outcome};
 use kmdb::source::Chunk;
 use sonic_rs::JsonValueTrait;
 
@@ -115,7 +115,7 @@ fn benches(c: &mut Criterion) {
     // What the mix is, once, so a figure can be read against it.
     let (mut blank, mut records, mut rejected) = (0u64, 0u64, 0u64);
     for l in &lines {
-        match parse_line(l) {
+        match KM.parse_line(l) {
             Outcome::Blank => blank += 1,
             Outcome::Record(_) => records += 1,
             Outcome::Rejected(_) => rejected += 1,
@@ -131,12 +131,12 @@ fn benches(c: &mut Criterion) {
     g.sampling_mode(SamplingMode::Flat);
     // What every parse worker does: split, decode and classify the lines of
     // a chunk into its shared texts (and drop them once resolved).
-    let mut work = chunks(&data, kmdb::cli::CHUNK_SIZE);
+    let mut work = chunks(&data, kmdb::plan::CHUNK_SIZE);
     g.bench_function("parse_chunk", |b| {
         b.iter(|| {
             work = std::mem::take(&mut work)
                 .into_iter()
-                .map(|chunk| black_box(parse_chunk(black_box(chunk))).chunk)
+                .map(|chunk| black_box(KM.parse_chunk(black_box(chunk))).chunk)
                 .collect();
         })
     });
@@ -144,7 +144,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("parse_line", |b| {
         b.iter(|| {
             for l in &lines {
-                black_box(parse_line(black_box(l)));
+                black_box(KM.parse_line(black_box(l)));
             }
         })
     });

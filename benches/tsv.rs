@@ -1,6 +1,6 @@
 //! The TSV stage on one core, in MB/s of *input* (the export bytes whose rows
 //! are written), so that it adds up with the parse figures: formatting rows
-//! (`kmdb::tsv::escape_into` + `kmdb::tsv::datetime`), and `TsvWriter`
+//! (`kmdb::rows::escape_into` + `kmdb::dates::datetime`), and `TsvWriter`
 //! (format, buffer per (table, partition), sort by (t, id), write and fsync
 //! the files) into a temp directory.
 //!
@@ -19,11 +19,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use kmdb::dates::datetime;
+use kmdb::format::{Format, Outcome, KM};
 use kmdb::generate::{generate, Amount, GenerateOptions, DEFAULT_FILE_BYTES};
 use kmdb::partition::{self, Day, PartitionMap};
 use kmdb::record::View;
-use kmdb::resolve::{alias_names, parse_line, row_id, Outcome};
-use kmdb::tsv::{datetime, escape_into, TsvWriter};
+use kmdb::resolve::{alias_names, row_id};
+use kmdb::rows::{escape_into, RowSink, TsvWriter};
 
 /// The allocator of the kmdb binary (`src/main.rs`), so that the figures
 /// are the binary's.
@@ -92,7 +94,7 @@ fn rows(bytes: u64) -> (Vec<Row>, u64) {
         let mut prop_seq = 0u64;
         for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
             let line = i as u64 + 1;
-            let Outcome::Record(record) = parse_line(raw) else {
+            let Outcome::Record(record) = KM.parse_line(raw) else {
                 continue;
             };
             let first_prop = prop_seq;

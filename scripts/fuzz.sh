@@ -3,7 +3,7 @@
 # biased toward JSON-ish text, backslashes, octal escapes, quotes and high
 # bytes, go through kmdb::decode::decode_line and kmdb::resolve::parse_line,
 # checked against an independent model of the decoder and the invariants of
-# every record (tests/hostile.rs, fuzz_decode_and_classify_long). Release
+# every record (tests/lines.rs, fuzz_decode_and_classify_long). Release
 # build, all cores; needs no database. A 20,000-input run is part of the
 # normal `cargo test`.
 #
@@ -23,5 +23,5 @@ command -v cargo >/dev/null || { echo "fuzz.sh: cargo not found" >&2; exit 1; }
 
 export KMDB_FUZZ_INPUTS="$N"
 started=$(date +%s)
-cargo test --release --test hostile -- --ignored --exact fuzz_decode_and_classify_long --nocapture
+cargo test --release --test lines -- --ignored --exact fuzz_decode_and_classify_long --nocapture
 echo "fuzz.sh: $N inputs, $(($(date +%s) - started)) s including the build"

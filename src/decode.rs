@@ -84,7 +84,7 @@ fn octal_escape(bytes: &[u8]) -> Option<u8> {
 /// Any other backslash is skipped together with the byte after it, so the
 /// second backslash of `\\303` never starts an escape.
 fn next_escape(line: &[u8], mut from: usize) -> Option<usize> {
-    while let Some(offset) = find_backslash(&line[from..]) {
+    while let Some(offset) = memchr::memchr(b'\\', &line[from..]) {
         let at = from + offset;
         if octal_escape(&line[at..]).is_some() {
             return Some(at);
@@ -92,24 +92,6 @@ fn next_escape(line: &[u8], mut from: usize) -> Option<usize> {
         from = (at + 2).min(line.len());
     }
     None
-}
-
-/// Position of the first `\` in `bytes`: a std-only stand-in for `memchr`.
-///
-/// Each block is tested with a branch-free fold, which the compiler turns
-/// into SIMD compares; only a block that contains a hit is searched byte by byte.
-fn find_backslash(bytes: &[u8]) -> Option<usize> {
-    const BLOCK: usize = 32;
-    let mut blocks = bytes.chunks_exact(BLOCK);
-    let mut offset = 0;
-    for block in &mut blocks {
-        if block.iter().fold(false, |hit, &b| hit | (b == b'\\')) {
-            break;
-        }
-        offset += BLOCK;
-    }
-    let rest = &bytes[offset..];
-    rest.iter().position(|&b| b == b'\\').map(|i| offset + i)
 }
 
 /// Slow path: rebuilds `line`, whose first octal escape is at `first`.

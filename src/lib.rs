@@ -1,26 +1,38 @@
-//! kmdb: bulk-load KissMetrics data exports into MySQL/MariaDB.
+//! kmdb: bulk-load KissMetrics data exports into SQL databases.
 //!
-//! Stages, one module each: `source` (revision files) → `decode` (SPEC §2) →
-//! `record` (§3) → `resolve` (filters, identities, ids) → `tsv` → `db::load`,
-//! wired by `pipeline`; `state` remembers identities and imported revisions.
+//! Stages, one module each, imports pointing one way: `source` (revision
+//! files) → `decode` (SPEC §2) → `record` (§3) → `resolve` (filters,
+//! identities, ids) → `rows` (batch files) → `db` (a `Target` per database),
+//! wired by `pipeline`; `state` remembers identities and imported revisions;
+//! `commands` holds one file per subcommand; `analysis` counts funnels and
+//! next events over the rows `db` reads back.
 
 pub mod analysis;
+pub mod args;
 pub mod cli;
-mod commands;
+pub mod commands;
+pub mod dates;
 pub mod db;
 pub mod decode;
+pub mod exit;
+pub mod filters;
+pub mod format;
 pub mod generate;
 pub mod identity;
 pub mod intern;
+pub mod interrupt;
 pub mod partition;
 pub mod pipeline;
+pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod report;
 pub mod resolve;
+pub mod rows;
+pub mod runs;
 pub mod source;
 pub mod state;
-pub mod tsv;
+pub mod table;
 
 use anyhow::Result;
 
@@ -42,54 +54,16 @@ pub fn no_huge_pages() {
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Setup { db } => commands::setup(&db.url()?),
-        Command::Partition {
-            db,
-            min_date,
-            max_date,
-            days_per_partition,
-        } => commands::partition(&db.url()?, &min_date, &max_date, days_per_partition),
-        Command::Import(args) => commands::import(&args.plan()?),
-        Command::Download {
-            source,
-            s3,
-            to,
-            min_revision,
-            max_revision,
-            quiet,
-        } => commands::download(
-            &s3.source(source.as_deref())?,
-            &to,
-            min_revision,
-            max_revision,
-            quiet,
-        ),
-        Command::Generate {
-            out,
-            size,
-            lines,
-            seed,
-            gzip_every,
-            file_size,
-            quiet,
-        } => commands::generate(
-            &out,
-            size.as_deref(),
-            lines,
-            seed,
-            gzip_every,
-            &file_size,
-            quiet,
-        ),
-        Command::Parse {
-            source,
-            jobs,
-            quiet,
-        } => commands::parse(&source, jobs, quiet),
-        Command::Status { db, state } => commands::status(&db.url()?, &state),
-        Command::Flush { db, state, yes } => commands::flush(&db.url()?, &state, yes),
-        Command::Funnel(args) => commands::funnel(&args.common.db.url()?, &args.plan()?),
-        Command::Next(args) => commands::next(&args.common.db.url()?, &args.plan()?),
+        Command::Setup(args) => commands::setup::run(&args),
+        Command::Partition(args) => commands::partition::run(&args),
+        Command::Import(args) => commands::import::run(&args),
+        Command::Download(args) => commands::download::run(&args),
+        Command::Generate(args) => commands::generate::run(&args),
+        Command::Parse(args) => commands::parse::run(&args),
+        Command::Status(args) => commands::status::run(&args),
+        Command::Flush(args) => commands::flush::run(&args),
+        Command::Funnel(args) => commands::funnel::run(&args),
+        Command::Next(args) => commands::next::run(&args),
     }
 }
 

@@ -17,12 +17,14 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     kmdb::no_huge_pages();
-    let cli = kmdb::cli::Cli::parse();
-    match kmdb::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("kmdb: error: {err:#}");
-            ExitCode::FAILURE
+    let result = kmdb::run(kmdb::cli::Cli::parse());
+    match &result {
+        // The message says what stopped and how to resume.
+        Err(err) if err.chain().any(|c| c.is::<kmdb::exit::Interrupted>()) => {
+            eprintln!("kmdb: {err}");
         }
+        Err(err) => eprintln!("kmdb: error: {err:#}"),
+        Ok(()) => {}
     }
+    kmdb::exit::code(&result)
 }

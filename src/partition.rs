@@ -1,59 +1,15 @@
 //! Time partitions of `events`, `properties` and `aliases`: the plan of
 //! `kmdb partition`, and the map from a row's `t` to its partition. Pure.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
-use crate::tsv::datetime;
+pub use crate::dates::Day;
 
 /// Partitions per table MySQL 8 and MariaDB 10.11 allow.
 pub const MAX_PARTITIONS: usize = 8192;
 
 /// Name of the catch-all partition holding everything past the plan.
 pub const LAST: &str = "pLast";
-
-/// A calendar day, as days since 1970-01-01.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Day(pub i64);
-
-impl Day {
-    /// Parses `YYYY-MM-DD`.
-    pub fn parse(s: &str) -> Result<Day> {
-        let bad = || format!("{s:?} is not a date of the form YYYY-MM-DD");
-        let parts: Vec<&str> = s.trim().split('-').collect();
-        if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
-            bail!(bad());
-        }
-        let num = |p: &str| p.parse::<i64>().with_context(bad);
-        let (y, m, d) = (num(parts[0])?, num(parts[1])?, num(parts[2])?);
-        let day = Day(days_from_civil(y, m, d));
-        if !(1970..=9999).contains(&y) || day.to_string() != s.trim() {
-            bail!(bad());
-        }
-        Ok(day)
-    }
-
-    /// `YYYY-MM-DD 00:00:00`, the text MySQL compares against.
-    pub fn midnight(self) -> [u8; 19] {
-        datetime(self.0 * 86_400)
-    }
-}
-
-impl std::fmt::Display for Day {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ts = self.midnight();
-        f.write_str(std::str::from_utf8(&ts[..10]).expect("ascii"))
-    }
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 /// Name of the partition holding rows before `bound`: `pYYYYMMDD`.
 pub fn name_for(bound: Day) -> String {
@@ -80,20 +36,6 @@ pub fn plan(min: Day, max: Day, days: u32) -> Result<Vec<Day>> {
     Ok((1..=count as i64)
         .map(|i| Day(min.0 + i * days as i64))
         .collect())
-}
-
-/// SQL that splits `pLast` of `table` into the partitions of `bounds` (all
-/// after the table's current last bound) followed by a new `pLast`.
-pub fn extend_sql(table: &str, bounds: &[Day]) -> String {
-    let mut parts: Vec<String> = bounds
-        .iter()
-        .map(|&b| format!("PARTITION {} VALUES LESS THAN ('{b}')", name_for(b)))
-        .collect();
-    parts.push(format!("PARTITION {LAST} VALUES LESS THAN (MAXVALUE)"));
-    format!(
-        "ALTER TABLE `{table}` REORGANIZE PARTITION {LAST} INTO ({})",
-        parts.join(", ")
-    )
 }
 
 /// The partitions of one table, in order, with their upper bounds.
@@ -192,22 +134,6 @@ impl PartitionMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn days_round_trip() {
-        for s in ["1970-01-01", "2014-01-01", "2016-02-29", "9999-12-31"] {
-            assert_eq!(Day::parse(s).unwrap().to_string(), s);
-        }
-        for bad in [
-            "2014-13-01",
-            "2015-02-29",
-            "14-01-01",
-            "2014/01/01",
-            "1969-12-31",
-        ] {
-            assert!(Day::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn plan_covers_range() {

@@ -170,4 +170,12 @@ impl Bar {
     pub fn abandon(&self) {
         self.bar.abandon();
     }
+
+    /// Finishes the bar when `result` is a success, abandons it otherwise.
+    pub fn end<T, E>(&self, result: &std::result::Result<T, E>) {
+        match result {
+            Ok(_) => self.finish(),
+            Err(_) => self.abandon(),
+        }
+    }
 }

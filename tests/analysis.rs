@@ -462,7 +462,7 @@ fn errors_say_what_is_wrong() {
 
     let err = fails_with(
         kmdb(&db, &s, &["funnel", "funnels.json", "--from", "2015-02-30"]),
-        1,
+        2,
     );
     assert_eq!(
         err,
@@ -475,23 +475,23 @@ fn errors_say_what_is_wrong() {
             &s,
             &["next", "a", "--to", "2015-01-01", "--from", "2015-01-01"],
         ),
-        1,
+        2,
     );
     assert!(
         err.contains("--from 2015-01-01 00:00:00 is not before --to 2015-01-01 00:00:00"),
         "{err}"
     );
-    let err = fails_with(kmdb(&db, &s, &["next", "a", "--within", "3w"]), 1);
+    let err = fails_with(kmdb(&db, &s, &["next", "a", "--within", "3w"]), 2);
     assert!(
         err.starts_with("kmdb: error: --within: \"3w\" is not a duration"),
         "{err}"
     );
-    let err = fails_with(kmdb(&db, &s, &["next", "a", "--where", "Plan"]), 1);
+    let err = fails_with(kmdb(&db, &s, &["next", "a", "--where", "Plan"]), 2);
     assert!(
         err.contains("--where \"Plan\": expected KEY=VALUE"),
         "{err}"
     );
-    let err = fails_with(kmdb(&db, &s, &["next", "a", "--steps", "0"]), 1);
+    let err = fails_with(kmdb(&db, &s, &["next", "a", "--steps", "0"]), 2);
     assert!(err.contains("--steps must be between 1 and 100"), "{err}");
 }
 

@@ -14,7 +14,9 @@ use std::sync::{Arc, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use kmdb::format::KM;
 use kmdb::source::s3::*;
+use kmdb::source::summary::describe_export;
 use util::s3::*;
 
 /// Credentials for the in-process client of `kmdb::source::s3`, which reads them from the
@@ -143,7 +145,7 @@ fn lists_across_pages_downloads_and_skips_complete_files() {
     admin.put_all(&bucket, &objects);
 
     let src = source(&ep, &format!("s3://{bucket}"), 5);
-    let listing = src.list().unwrap();
+    let listing = src.list(&KM).unwrap();
     let revs: Vec<u64> = listing.files.iter().map(|f| f.revision).collect();
     assert_eq!(
         revs,
@@ -277,7 +279,7 @@ fn prefix_selects_one_export_and_reads_km_csvs() {
         format!("s3://{bucket}/exports/acct1/"),
     ] {
         let src = source(&ep, &url, 5);
-        let listing = src.list().unwrap();
+        let listing = src.list(&KM).unwrap();
         let got: Vec<(u64, bool, &str)> = listing
             .files
             .iter()
@@ -304,7 +306,7 @@ fn prefix_selects_one_export_and_reads_km_csvs() {
         assert_eq!(run.done.len(), 4);
         for f in &listing.files {
             assert_eq!(
-                std::fs::read(dir.join(f.file_name())).unwrap(),
+                std::fs::read(dir.join(&f.name)).unwrap(),
                 revision_body(f.revision, f.gzip)
             );
         }
@@ -313,7 +315,7 @@ fn prefix_selects_one_export_and_reads_km_csvs() {
 
     // A dropped receiver stops the download without an error.
     let src = source(&ep, &format!("s3://{bucket}/exports/acct1"), 5);
-    let listing = src.list().unwrap();
+    let listing = src.list(&KM).unwrap();
     let dir = temp_dir("dropped");
     let (tx, rx) = crossbeam_channel::unbounded();
     drop(rx);
@@ -339,7 +341,7 @@ fn resumes_part_files_with_ranged_get() {
         ],
     );
     let src = source(&ep, &format!("s3://{bucket}"), 5);
-    let listing = src.list().unwrap();
+    let listing = src.list(&KM).unwrap();
     let dir = temp_dir("resume");
 
     // 7.json: a good first half, as left by an interrupted run.
@@ -380,7 +382,7 @@ fn missing_bucket_and_empty_prefix_are_explained() {
     };
     let missing = unique("absent");
     let err = source(&ep, &format!("s3://{missing}/x"), 1)
-        .list()
+        .list(&KM)
         .unwrap_err()
         .to_string();
     assert!(
@@ -395,7 +397,7 @@ fn missing_bucket_and_empty_prefix_are_explained() {
         &[("exports/acct1/index.csv".into(), b"filename\n".to_vec())],
     );
     let err = source(&ep, &format!("s3://{bucket}/exports/acct1"), 1)
-        .list()
+        .list(&KM)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -445,7 +447,7 @@ fn credential_and_permission_errors_are_explained() {
     let list_err = |status: &str, code: &str| {
         let (ep, _) = fake_s3_error(status, code);
         source(&ep, "s3://km-export/acct", 1)
-            .list()
+            .list(&KM)
             .unwrap_err()
             .to_string()
     };
@@ -473,6 +475,7 @@ fn credential_and_permission_errors_are_explained() {
     let file = RemoteFile {
         revision: 1,
         key: "revisions/1.json".into(),
+        name: "1.json".into(),
         size: 10,
         etag: None,
         gzip: false,
@@ -496,6 +499,7 @@ fn credential_and_permission_errors_are_explained() {
     let file = RemoteFile {
         revision: 2,
         key: "revisions/2.json".into(),
+        name: "2.json".into(),
         size: 10,
         etag: None,
         gzip: false,
@@ -605,7 +609,7 @@ fn connection_cut_mid_body_is_resumed() {
     let bucket = admin.bucket("cut");
     let data = noise(400_000, 9);
     admin.put_all(&bucket, &[("revisions/1.json".into(), data.clone())]);
-    let listing = source(&ep, &format!("s3://{bucket}"), 5).list().unwrap();
+    let listing = source(&ep, &format!("s3://{bucket}"), 5).list(&KM).unwrap();
 
     let (proxy, conns, ranged) = cutting_proxy(&ep, 2, 100_000);
     let src = source(&proxy, &format!("s3://{bucket}"), 5);

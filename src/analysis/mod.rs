@@ -1,16 +1,15 @@
 //! Analysis over the loaded tables (SPEC §9): `kmdb funnel` and `kmdb next`.
 //!
-//! The database is read once per run through [`EventStore`] (one
-//! implementation per target; [`mysql`] for MySQL/MariaDB): the events a run
-//! needs and the properties its `where` conditions name, streamed in any
-//! order. [`reader`] spills them to buckets by person, then sorts each bucket
-//! by `(user, t, id)` and hands every person's events to a [`Tally`]: the
+//! The database is read once per run through [`EventReader`] (the seam in
+//! `db::read`, one implementation per database): the events a run needs and
+//! the properties its `where` conditions name, streamed in any order.
+//! [`reader`] spills them to buckets by person, then sorts each bucket by
+//! `(user, t, id)` and hands every person's events to a [`Tally`]: the
 //! funnels of [`funnel`] (all of a run's funnels in the same pass) or the
-//! sequences of [`next`]. Everything but `mysql` is pure and database-free.
+//! sequences of [`next`]. No SQL here: everything is database-free.
 
 pub mod funnel;
 pub mod html;
-pub mod mysql;
 pub mod next;
 pub mod output;
 pub mod reader;
@@ -19,21 +18,11 @@ pub mod time;
 
 use std::collections::HashMap;
 
-use anyhow::Result;
+pub use crate::db::read::{Event, EventReader, PropertyFilter};
 
 /// A hash map with foldhash: the maps below are looked up once per row
 /// read, where std's SipHash would cost more than the lookup.
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// One row of `events`: its person (the canonical `users.id`), time (seconds
-/// since 1970, UTC), id (`revision << 40 | line`) and name (`keys.id`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub user: i64,
-    pub t: i64,
-    pub id: i64,
-    pub n: u32,
-}
 
 /// An event satisfies the `where` condition `cond` (a stored property of the
 /// event with that key and exactly that value).
@@ -42,76 +31,6 @@ pub struct Mark {
     pub user: i64,
     pub event: i64,
     pub cond: u32,
-}
-
-/// One row of `properties` that belongs to an event, as scanned.
-#[derive(Clone, Copy, Debug)]
-pub struct PropertyRow<'a> {
-    pub event: i64,
-    pub user: i64,
-    pub key: u32,
-    pub value: &'a [u8],
-}
-
-/// A stretch of time `from <= t < to` read by one query, with the store's
-/// estimate of the events it holds (for the progress bar). Stores align
-/// slices with their partitions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Slice {
-    pub from: i64,
-    pub to: i64,
-    pub rows: u64,
-}
-
-/// Which properties to read: those of events (`event_id` not NULL) whose key
-/// is one of `keys` and value one of `values`. A store may return more rows;
-/// the reader keeps only the conditions asked for.
-#[derive(Clone, Debug, Default)]
-pub struct PropertyFilter {
-    pub keys: Vec<u32>,
-    pub values: Vec<String>,
-}
-
-/// What the analysis needs from a database. Rows come in any order. Scans
-/// go through sessions, one per reading thread, so that slices of events and
-/// properties are read side by side.
-pub trait EventStore: Sync {
-    /// Whether `events` holds at least one row.
-    fn has_events(&self) -> Result<bool>;
-
-    /// The `keys.id` of those of `names` that are in `keys` (byte-exact).
-    fn key_ids(&self, names: &[&str]) -> Result<HashMap<String, u32>>;
-
-    /// The names of `keys` ids.
-    fn key_names(&self, ids: &[u32]) -> Result<HashMap<u32, String>>;
-
-    /// `from <= t < to` cut into consecutive slices (by partition where the
-    /// tables have them), each with an estimate of its events.
-    fn slices(&self, from: i64, to: i64) -> Result<Vec<Slice>>;
-
-    /// A session of its own for one reading thread.
-    fn session(&self) -> Result<Box<dyn ScanSession + '_>>;
-}
-
-/// One database session streaming slices, one query at a time.
-pub trait ScanSession {
-    /// `(user_id, t, id, n)` of the events in `slice`, only those named
-    /// `names` (`keys.id`) when given.
-    fn events(
-        &mut self,
-        slice: &Slice,
-        names: Option<&[u32]>,
-        row: &mut dyn FnMut(Event) -> Result<()>,
-    ) -> Result<()>;
-
-    /// `(event_id, user_id, key, value)` of the properties in `slice` that
-    /// `filter` asks for.
-    fn properties(
-        &mut self,
-        slice: &Slice,
-        filter: &PropertyFilter,
-        row: &mut dyn FnMut(PropertyRow<'_>) -> Result<()>,
-    ) -> Result<()>;
 }
 
 /// Folds persons' events into counts. The reader gives each worker thread

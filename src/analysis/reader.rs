@@ -1,5 +1,5 @@
 //! One pass over the database for a run: the events (and the properties of
-//! `where` conditions) are streamed in whatever order the store sends them,
+//! `where` conditions) are streamed in whatever order the database sends them,
 //! put in buckets by a hash of the person (spilled to files once they hold
 //! more than a fixed budget, so memory does not grow with the data), then
 //! each bucket is sorted by `(user, t, id)` and its persons handed to a
@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use anyhow::{anyhow, Context, Result};
 use rayon::prelude::*;
 
-use super::{Conditions, Event, EventStore, Mark, PropertyFilter, Slice, Tally};
+use super::{Conditions, Event, EventReader, Mark, PropertyFilter, Tally};
+use crate::db::read::Slice;
 use crate::progress::Progress;
 
 /// How a run reads: where buckets spill, how many sessions read and how many
@@ -32,7 +33,7 @@ pub struct ReadOptions<'a> {
 /// Bytes of rows a bucket should hold, so that a worker sorts a bucket in a
 /// few tens of MB whatever the size of the data.
 const BUCKET_BYTES: u64 = 32 << 20;
-/// At least this many, in case the store's estimate is far too low.
+/// At least this many, in case the database's estimate is far too low.
 const MIN_BUCKETS: u64 = 64;
 const MAX_BUCKETS: u64 = 4096;
 
@@ -60,7 +61,7 @@ struct Gathered<'d> {
 /// Reads the rows of `pass` once and folds every person into tallies made
 /// by `make`, merged into one.
 pub fn run<T, F>(
-    store: &dyn EventStore,
+    db: &dyn EventReader,
     pass: &Pass<'_>,
     make: F,
     opts: &ReadOptions<'_>,
@@ -107,7 +108,7 @@ where
                 (memory / 4 / Mark::BYTES).max(1),
             ),
         };
-        let mut session = store.session()?;
+        let mut session = db.session()?;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return Ok(g);

@@ -1,4 +1,4 @@
-//! The two commands over an [`EventStore`]: resolve names, plan one pass,
+//! The two commands over an [`EventReader`]: resolve names, plan one pass,
 //! read it, and turn the counts into results.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use super::next::NextQuery;
 use super::output::{Format, NextReport};
 use super::reader::{self, Pass, ReadOptions};
 use super::time::{format_duration, END_T, MIN_T};
-use super::{cut_255, Conditions, EventStore};
+use super::{cut_255, Conditions, EventReader};
 use crate::progress::{Mode, Progress};
 
 /// `--from` / `--to`: step 1's (or the anchor's) `from <= t < to`.
@@ -67,8 +67,8 @@ pub struct NextPlan {
     pub reading: Reading,
 }
 
-fn check_not_empty(store: &dyn EventStore) -> Result<()> {
-    if !store.has_events()? {
+fn check_not_empty(db: &dyn EventReader) -> Result<()> {
+    if !db.has_events()? {
         bail!(
             "the database holds no events: import an export first (`kmdb import SOURCE`), \
              or point DATABASE_URL at the database you imported into"
@@ -89,13 +89,13 @@ fn options<'a>(reading: &Reading, progress: &'a Progress) -> ReadOptions<'a> {
 
 /// Every funnel of `funnels`, in one pass over the events.
 pub fn funnels(
-    store: &dyn EventStore,
+    db: &dyn EventReader,
     funnels: Vec<Funnel>,
     range: TimeRange,
     reading: &Reading,
     progress: &Progress,
 ) -> Result<Vec<FunnelResult>> {
-    check_not_empty(store)?;
+    check_not_empty(db)?;
     let mut names: Vec<&str> = funnels
         .iter()
         .flat_map(|f| &f.steps)
@@ -105,7 +105,7 @@ pub fn funnels(
         .collect();
     names.sort_unstable();
     names.dedup();
-    let keys = store.key_ids(&names)?;
+    let keys = db.key_ids(&names)?;
     let set = FunnelSet::new(funnels, &keys, range.from(), range.to());
     if set.names().is_empty() {
         // No step's event was ever seen: nobody entered any funnel.
@@ -113,24 +113,24 @@ pub fn funnels(
     }
     // A later step is at most the window after a step 1 before --to.
     let end = range.to().saturating_add(set.max_window()).min(END_T);
-    let slices = store.slices(range.from(), end)?;
+    let slices = db.slices(range.from(), end)?;
     let conditions = set.conditions();
     let pass = Pass {
         slices,
         names: Some(set.names().to_vec()),
         properties: (!conditions.is_empty()).then(|| (conditions.filter(), conditions)),
     };
-    let tally = reader::run(store, &pass, || set.tally(), &options(reading, progress))?;
+    let tally = reader::run(db, &pass, || set.tally(), &options(reading, progress))?;
     Ok(set.results(&tally))
 }
 
 /// What follows each occurrence of `plan.event`.
-pub fn next(store: &dyn EventStore, plan: &NextPlan, progress: &Progress) -> Result<NextReport> {
-    check_not_empty(store)?;
+pub fn next(db: &dyn EventReader, plan: &NextPlan, progress: &Progress) -> Result<NextReport> {
+    check_not_empty(db)?;
     let event = cut_255(&plan.event);
     let mut names: Vec<&str> = vec![event];
     names.extend(plan.conditions.iter().map(|(k, _)| cut_255(k)));
-    let keys = store.key_ids(&names)?;
+    let keys = db.key_ids(&names)?;
     let mut conditions = Conditions::default();
     let needs = plan
         .conditions
@@ -170,19 +170,19 @@ pub fn next(store: &dyn EventStore, plan: &NextPlan, progress: &Progress) -> Res
         Some(w) => query.to.saturating_add(w).min(END_T),
         None => END_T,
     };
-    let slices = store.slices(query.from, end)?;
+    let slices = db.slices(query.from, end)?;
     let pass = Pass {
         slices,
         names: None,
         properties: (!conditions.is_empty()).then(|| (conditions.filter(), &conditions)),
     };
     let tally = reader::run(
-        store,
+        db,
         &pass,
         || query.tally(),
         &options(&plan.reading, progress),
     )?;
-    let names = store.key_names(&tally.ids())?;
+    let names = db.key_names(&tally.ids())?;
     report.occurrences = tally.occurrences;
     report.sequences = tally.ranked(&names, plan.top);
     Ok(report)

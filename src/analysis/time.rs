@@ -4,10 +4,8 @@
 
 use anyhow::{bail, Result};
 
-/// The first second `events.t` can hold (SPEC §3): 1970-01-01 00:00:00.
-pub const MIN_T: i64 = 0;
-/// The second after the last one `events.t` can hold: 10000-01-01 00:00:00.
-pub const END_T: i64 = 253_402_300_800;
+use crate::dates::{datetime, days_from_civil};
+pub use crate::db::read::{END_T, MIN_T};
 
 /// Parses `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` (a `T` may stand for the
 /// space), UTC, between 1970-01-01 and 9999-12-31 23:59:59.
@@ -77,17 +75,9 @@ pub fn parse_duration(s: &str) -> Result<i64> {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS` of a time.
+/// `YYYY-MM-DD HH:MM:SS` of a time (`MIN_T <= t < END_T`).
 pub fn format_datetime(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    String::from_utf8_lossy(&datetime(t)).into_owned()
 }
 
 /// A duration as the shortest of `Nd`, `Nh`, `Nm`, `Ns` that says it exactly.
@@ -100,11 +90,6 @@ pub fn format_duration(secs: i64) -> String {
     format!("{secs}s")
 }
 
-/// Seconds since the epoch of a UTC civil time (as a DATETIME column holds it).
-pub fn seconds_of(y: i64, m: i64, d: i64, hh: i64, mm: i64, ss: i64) -> i64 {
-    days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss
-}
-
 fn month_days(y: i64, m: i64) -> i64 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
@@ -112,29 +97,6 @@ fn month_days(y: i64, m: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
@@ -217,6 +179,5 @@ mod tests {
         assert_eq!(format_duration(7200), "2h");
         assert_eq!(format_duration(90), "90s");
         assert_eq!(format_duration(0), "0s");
-        assert_eq!(seconds_of(2015, 1, 1, 0, 0, 1), 1_420_070_401);
     }
 }

@@ -1,219 +1,210 @@
-//! MySQL/MariaDB: connecting (with a redacted URL in every message), the
-//! schema, partitions and `LOAD DATA`. The only module that talks SQL.
+//! The databases kmdb loads into, behind one seam: [`Target`] is every
+//! statement the pipeline and the commands need, and [`Loader`] one bulk-load
+//! session. `mysql/` implements them for MySQL/MariaDB; a database is added
+//! with a folder of its own here and a line in [`connect`]. No SQL lives
+//! outside this module.
 
-pub mod load;
-pub mod schema;
+pub mod locks;
+pub mod mysql;
+pub mod read;
+pub mod url;
 
-use std::fmt;
-use std::sync::Arc;
+use std::path::Path;
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use mysql::prelude::Queryable;
-use mysql::{Conn, Opts, OptsBuilder};
+use anyhow::Result;
 
-pub use load::InfileAllowlist;
+pub use locks::PartitionLocks;
+pub use read::EventReader;
+pub use url::{Backend, DatabaseUrl};
 
-/// A `DATABASE_URL` that never shows its password, not even in `Debug`.
-#[derive(Clone)]
-pub struct DatabaseUrl {
-    url: String,
-}
+pub use crate::runs::RunInfo;
 
-impl DatabaseUrl {
-    pub fn parse(url: &str) -> Result<DatabaseUrl> {
-        let db = DatabaseUrl {
-            url: url.trim().to_owned(),
-        };
-        if !db.url.starts_with("mysql://") {
-            bail!(
-                "DATABASE_URL must look like mysql://user:password@host:port/database (got {db})"
-            );
-        }
-        Opts::from_url(&db.url)
-            .map_err(|e| anyhow::anyhow!("{}", redact_in(&e.to_string(), &db.url)))
-            .with_context(|| format!("DATABASE_URL {db} is not a valid MySQL URL"))?;
-        if db.database().is_none() {
-            bail!("DATABASE_URL {db} names no database: add /DATABASE at its end");
-        }
-        Ok(db)
-    }
+use crate::dates::Day;
+use crate::filters::Filters;
+use crate::partition::PartitionMap;
+use crate::report::Accounting;
+use crate::rows::TsvFile;
+use crate::table::Table;
 
-    fn opts(&self) -> Opts {
-        Opts::from_url(&self.url).expect("checked in parse")
-    }
-
-    pub fn database(&self) -> Option<String> {
-        self.opts()
-            .get_db_name()
-            .map(str::to_owned)
-            .filter(|s| !s.is_empty())
-    }
-
-    fn password(&self) -> Option<String> {
-        self.opts()
-            .get_pass()
-            .map(str::to_owned)
-            .filter(|s| !s.is_empty())
-    }
-
-    /// `host:port` of the server.
-    pub fn server(&self) -> String {
-        let o = self.opts();
-        format!("{}:{}", o.get_ip_or_hostname(), o.get_tcp_port())
-    }
-
-    /// Replaces this URL's password wherever it appears in `text`.
-    pub fn redact(&self, text: &str) -> String {
-        redact_in(text, &self.url)
+/// Opens a session on the database `url` names.
+pub fn connect(url: &DatabaseUrl) -> Result<Box<dyn Target>> {
+    match url.backend() {
+        Backend::MySql => Ok(Box::new(mysql::MySql::connect(url)?)),
+        Backend::Postgres => anyhow::bail!(
+            "DATABASE_URL {url}: PostgreSQL is not supported by this kmdb; use {}",
+            "mysql://user:password@host:port/database"
+        ),
     }
 }
 
-/// Replaces the password of `url` in `text` with `***`.
-fn redact_in(text: &str, url: &str) -> String {
-    let mut out = text.to_owned();
-    if let Some((_, rest)) = url.split_once("://") {
-        // The last `@` ends the user part, even when a password holds an
-        // unencoded `/` or `@`.
-        let userinfo = rest.rsplit_once('@').map(|(u, _)| u).unwrap_or("");
-        if !userinfo.is_empty() {
-            if let Some((_, pass)) = userinfo.split_once(':') {
-                if !pass.is_empty() {
-                    out = out.replace(pass, "***");
-                    if let Ok(decoded) = percent_decode(pass) {
-                        if !decoded.is_empty() {
-                            out = out.replace(&decoded, "***");
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> Result<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3])?;
-            out.push(u8::from_str_radix(hex, 16)?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Ok(String::from_utf8(out)?)
-}
-
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redact(&self.url))
+/// Opens a reader of the loaded tables of the database `url` names, its
+/// schema checked (the analysis commands).
+pub fn event_reader(url: &DatabaseUrl) -> Result<Box<dyn EventReader>> {
+    match url.backend() {
+        Backend::MySql => Ok(Box::new(mysql::read::MySqlReader::open(url)?)),
+        Backend::Postgres => anyhow::bail!(
+            "DATABASE_URL {url}: PostgreSQL is not supported by this kmdb; use {}",
+            "mysql://user:password@host:port/database"
+        ),
     }
 }
 
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DatabaseUrl({self})")
-    }
+/// One import's line in the database's history (`kmdb_imports`).
+#[derive(Debug, Clone)]
+pub struct ImportRecord<'a> {
+    pub source: String,
+    /// `N` or `N-M`.
+    pub revisions: String,
+    pub accounting: &'a Accounting,
+    pub rejects_file: Option<String>,
+    /// How long the import took, in whole seconds.
+    pub seconds: u64,
+    /// The row an earlier try of this same import recorded (its state
+    /// commit failed), to rewrite instead of adding a second one.
+    pub replaces: Option<u64>,
+    /// Where its state store is: a path on `host`.
+    pub state_store: String,
+    pub host: String,
 }
 
-/// Opens a session: UTC, utf8mb4, and `LOAD DATA LOCAL` served only from
-/// `allow`.
-pub fn connect(url: &DatabaseUrl, allow: Option<Arc<InfileAllowlist>>) -> Result<Conn> {
-    let mut builder = OptsBuilder::from_opts(url.opts())
-        .init(vec!["SET time_zone = '+00:00'", "SET NAMES utf8mb4"])
-        .tcp_connect_timeout(Some(std::time::Duration::from_secs(10)));
-    if let Some(allow) = allow {
-        builder = builder.local_infile_handler(Some(load::handler(allow)));
-    }
-    if url.password().is_none() {
-        builder = builder.pass(None::<String>);
-    }
-    Conn::new(builder).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot connect to MySQL at {} ({url}): {}",
-            url.server(),
-            url.redact(&e.to_string())
-        )
-    })
+/// The last import as `kmdb status` shows it.
+#[derive(Debug, Clone)]
+pub struct LastImport {
+    pub id: u64,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC.
+    pub finished_at: String,
+    pub revisions: String,
+    pub accounting: Accounting,
+    pub rejects_file: Option<String>,
+    /// The generation of the state store that committed it (`legacy` for
+    /// imports older than that record), where that state store was, and
+    /// on which host.
+    pub state_generation: String,
+    pub state_store: Option<String>,
+    pub host: Option<String>,
 }
 
-/// Server flavour, for the collation of names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavor {
-    MariaDb,
-    MySql,
+/// An import that started loading and has not committed: the database's
+/// in-flight marker, written before the import changes any row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loading {
+    /// The generation of the state store it started from.
+    pub base: String,
+    /// The generation that state store takes when it commits this import.
+    pub next: String,
+    pub revisions: Vec<u64>,
+    /// Identities and keys numbered before it: `users` and `keys` rows
+    /// numbered above are its own.
+    pub users: u64,
+    pub keys: u64,
+    /// The digest of the filters it loads with ([`Filters::digest`]).
+    pub filters: String,
+    /// Its `kmdb_imports` row, once recorded.
+    pub import_id: Option<u64>,
+    /// The run that loads it.
+    pub run: RunInfo,
 }
 
-impl Flavor {
-    pub fn detect(conn: &mut Conn) -> Result<Flavor> {
-        let version: String = conn
-            .query_first("SELECT VERSION()")?
-            .context("server reported no version")?;
-        Ok(if version.to_ascii_lowercase().contains("mariadb") {
-            Flavor::MariaDb
-        } else {
-            Flavor::MySql
-        })
-    }
+/// Everything kmdb asks of a database. Methods take values, not plans; each
+/// error says what failed and what to do.
+pub trait Target: Send {
+    /// The URL, password hidden, for messages.
+    fn url(&self) -> &DatabaseUrl;
 
-    /// Binary, no-pad collation: `abc` and `abc ` stay two names.
-    pub fn name_collation(self) -> &'static str {
-        match self {
-            Flavor::MariaDb => "utf8mb4_nopad_bin",
-            Flavor::MySql => "utf8mb4_0900_bin",
-        }
-    }
+    // Schema.
+    /// Creates or upgrades the schema; returns the migrations applied now.
+    fn setup(&mut self) -> Result<Vec<u32>>;
+    /// Fails with "run `kmdb setup`" unless the schema is there and current.
+    fn check_schema(&mut self) -> Result<()>;
+    /// Fails with the fix when the server cannot take kmdb's bulk loads.
+    fn check_bulk_load(&mut self) -> Result<()>;
+    /// The token naming this database's contents (new at setup and flush).
+    fn token(&mut self) -> Result<String>;
+    /// Whether `kmdb_imports` holds import `id`.
+    fn has_import(&mut self, id: u64) -> Result<bool>;
+    fn filters(&mut self) -> Result<Filters>;
+
+    // One import at a time, and the state store the database matches.
+    /// Takes the database's import lock for as long as this session lasts,
+    /// naming `run` as its holder, waiting up to `wait` for it; returns the
+    /// holder instead, changing nothing, when another session keeps it.
+    fn lock(&mut self, run: &RunInfo, wait: Duration) -> Result<Option<RunInfo>>;
+    /// The import in flight: one that started loading and did not commit.
+    fn loading(&mut self) -> Result<Option<Loading>>;
+    /// Records `loading` as the import in flight, replacing any.
+    fn start_loading(&mut self, loading: &Loading) -> Result<()>;
+    /// Records that the state store of generation `generation` committed
+    /// import `id`, and ends the in-flight marker that names it.
+    fn commit_import(&mut self, id: u64, generation: &str) -> Result<()>;
+    /// Ends the in-flight marker with no commit, deleting the `kmdb_imports`
+    /// rows no state store committed (remove its rows first, with
+    /// [`Target::remove_revisions`]).
+    fn abandon_loading(&mut self) -> Result<()>;
+
+    // Partitions.
+    /// The partitions of `table`, in order.
+    fn partitions(&mut self, table: Table) -> Result<PartitionMap>;
+    /// The partitions of `table` that look empty (an estimate is enough:
+    /// loads check again).
+    fn empty_partitions(&mut self, table: Table) -> Result<Vec<String>>;
+    /// Adds partitions for the planned `bounds` past each table's last one;
+    /// returns how many were added per table.
+    fn add_partitions(&mut self, bounds: &[Day]) -> Result<usize>;
+
+    // Loading.
+    /// Drops what an interrupted import left behind (staging tables).
+    fn drop_stages(&mut self) -> Result<()>;
+    /// A bulk-load session, the `session`-th of this import.
+    fn loader<'a>(
+        &self,
+        session: usize,
+        locks: &'a PartitionLocks,
+        staging: bool,
+    ) -> Result<Box<dyn Loader + 'a>>;
+    /// Loads `keys` rows (TSV, see [`crate::rows::key_line`]), replacing
+    /// rows with the same id; `scratch` is a directory for a file.
+    fn load_keys(&mut self, rows: &[u8], scratch: &Path) -> Result<()>;
+    /// Adds the import to `kmdb_imports` (or rewrites row `replaces`) and
+    /// names the row in the in-flight marker, at once; returns its id.
+    fn record_import(&mut self, import: &ImportRecord<'_>) -> Result<u64>;
+
+    // Rows of earlier imports (SPEC §4, §5) and of interrupted ones.
+    /// Deletes the rows of `revisions` (ids `revision << 40 ..`), the users
+    /// numbered above `users` and the keys numbered above `keys`.
+    fn remove_revisions(&mut self, revisions: &[u64], users: u64, keys: u64) -> Result<()>;
+    /// `(name1, name2)` of the aliases that name any of `names`.
+    fn aliases_naming(&mut self, names: &[String]) -> Result<Vec<(String, String)>>;
+    /// Whether any event or property row belongs to `user`.
+    fn user_has_rows(&mut self, user: u64) -> Result<bool>;
+    fn delete_user(&mut self, user: u64) -> Result<()>;
+    /// Deletes the event and property rows of `users`.
+    fn delete_rows_of_users(&mut self, users: &[u64]) -> Result<()>;
+    /// Deletes the `users` rows and the aliases of the identities `names`.
+    fn delete_identities(&mut self, names: &[String]) -> Result<()>;
+    /// Deletes the keys no event or property uses.
+    fn delete_unused_keys(&mut self) -> Result<()>;
+    /// Moves the event and property rows of each `(old, new)` user to `new`.
+    fn repoint_users(&mut self, remap: &[(u64, u64)]) -> Result<()>;
+
+    // Status and flush.
+    /// Row counts of the data tables, in [`crate::table::DATA_TABLES`] order.
+    fn row_counts(&mut self) -> Result<Vec<(&'static str, u64)>>;
+    /// The newest import a state store committed.
+    fn last_import(&mut self) -> Result<Option<LastImport>>;
+    /// Empties the data tables, the import history and the in-flight
+    /// marker, keeping the filters; returns the database's new token.
+    fn flush(&mut self) -> Result<String>;
 }
 
-/// Fails with the fix when the server refuses `LOAD DATA LOCAL INFILE`.
-pub fn check_local_infile(conn: &mut Conn) -> Result<()> {
-    let on: Option<i64> = conn.query_first("SELECT @@GLOBAL.local_infile")?;
-    if on != Some(1) {
-        bail!(
-            "the MySQL server has local_infile disabled, which kmdb needs for LOAD DATA LOCAL INFILE: \
-             run `SET GLOBAL local_infile = 1;` as an admin, or add `local_infile = 1` under [mysqld] \
-             in the server's configuration and restart it"
-        );
-    }
-    Ok(())
-}
-
-/// Runs a statement, with the statement's purpose as error context.
-pub fn exec(conn: &mut Conn, sql: &str, what: &str) -> Result<()> {
-    conn.query_drop(sql).with_context(|| what.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_never_show() {
-        let url = DatabaseUrl::parse("mysql://kmdb:s3cr%40t@db.example:3307/km").unwrap();
-        assert_eq!(url.to_string(), "mysql://kmdb:***@db.example:3307/km");
-        assert_eq!(
-            format!("{url:?}"),
-            "DatabaseUrl(mysql://kmdb:***@db.example:3307/km)"
-        );
-        assert_eq!(url.redact("bad s3cr@t and s3cr%40t"), "bad *** and ***");
-        assert_eq!(url.server(), "db.example:3307");
-    }
-
-    #[test]
-    fn url_must_name_a_database() {
-        let err = DatabaseUrl::parse("mysql://u:pw@h:1")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("names no database"), "{err}");
-        assert!(!err.contains("pw"), "{err}");
-        let err = DatabaseUrl::parse("postgres://u:pw@h/db")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("mysql://user:password@host"), "{err}");
-        assert!(!err.contains(":pw@"), "{err}");
-    }
+/// One bulk-load session.
+pub trait Loader: Send {
+    /// Loads one batch file into its table and partition; rows already
+    /// there (same `(t, id)`, from a run that was interrupted) are skipped.
+    /// Returns the rows inserted.
+    fn load(&mut self, file: &TsvFile) -> Result<u64>;
+    /// Loads the `users` rows of `path`, replacing rows with the same id.
+    fn load_users(&mut self, path: &Path) -> Result<u64>;
+    /// Ends the session, dropping what it created.
+    fn finish(self: Box<Self>) -> Result<()>;
 }

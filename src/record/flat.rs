@@ -1,25 +1,25 @@
-//! The fast reader of [`super::classify`]: compact, flat objects in one
+//! The fast reader of a line's members: compact, flat objects in one
 //! pass, borrowing strings without escapes. Anything else is left to
 //! [`super::full`].
 
 use std::borrow::Cow;
 
-use super::{is_json_number, Fields, Value};
+use super::{is_json_number, push_char_kept, push_kept, Members, Value};
 
 /// Reads a compact, flat object (`{"k":v,...}`: no whitespace, no arrays or
 /// objects as values) into `fields`. `None` for anything else, valid or not,
 /// which [`full_object`] then reads from the start: this never decides that
 /// a line is malformed, and what it accepts sonic-rs reads the same way.
-pub(super) fn flat_object<'a>(text: &'a str, fields: &mut Fields<'a, '_>) -> Option<()> {
+pub fn flat_object<'a, M: Members<'a>>(text: &'a str, fields: &mut M) -> Option<()> {
     let mut cur = Cursor { text, at: 0 };
     cur.eat(b'{')?;
     if cur.eat(b'}').is_some() {
         return cur.at_end();
     }
     loop {
-        let key = cur.string()?;
+        let key = cur.string(false)?;
         cur.eat(b':')?;
-        let value = cur.value()?;
+        let value = cur.value(fields.read_whole(&key))?;
         fields.member(key, value);
         match cur.next()? {
             b',' => {}
@@ -51,10 +51,11 @@ impl<'a> Cursor<'a> {
         (self.at == self.text.len()).then_some(())
     }
 
-    /// A string, a number, `true`, `false` or `null`.
-    fn value(&mut self) -> Option<Value<'a>> {
+    /// A string, a number, `true`, `false` or `null`; a string with
+    /// escapes is only decoded as far as its cut needs, unless `whole`.
+    fn value(&mut self, whole: bool) -> Option<Value<'a>> {
         match *self.text.as_bytes().get(self.at)? {
-            b'"' => self.string().map(Value::Str),
+            b'"' => self.string(whole).map(Value::Str),
             b'-' | b'0'..=b'9' => self.number().map(Value::Number),
             b't' => self.literal("true").map(Value::Other),
             b'f' => self.literal("false").map(Value::Other),
@@ -85,10 +86,11 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// A string's content, borrowed unless it has escapes. Inlined: a line
-    /// is mostly short strings.
+    /// A string's content, borrowed unless it has escapes; decoded only as
+    /// far as its cut needs ([`super::KEPT`] bytes) unless `whole`, though
+    /// read to its end. Inlined: a line is mostly short strings.
     #[inline(always)]
-    fn string(&mut self) -> Option<Cow<'a, str>> {
+    fn string(&mut self, whole: bool) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let (text, start) = (self.text, self.at);
         let end = start + find_special(&text.as_bytes()[start..])?;
@@ -96,41 +98,43 @@ impl<'a> Cursor<'a> {
             self.at = end + 1;
             return Some(Cow::Borrowed(&text[start..end]));
         }
-        self.unplain(start, end)
+        self.unplain(start, end, whole)
     }
 
     /// The rest of [`Cursor::string`] when the first special byte, at `at`,
     /// is not its closing quote.
     #[cold]
-    fn unplain(&mut self, start: usize, at: usize) -> Option<Cow<'a, str>> {
+    fn unplain(&mut self, start: usize, at: usize, whole: bool) -> Option<Cow<'a, str>> {
         match self.text.as_bytes()[at] {
-            b'\\' => self.escaped(start, at).map(Cow::Owned),
+            b'\\' => self.escaped(start, at, whole).map(Cow::Owned),
             _ => None,
         }
     }
 
     /// The content of a string starting at `start` whose first backslash is
-    /// at `at`.
-    fn escaped(&mut self, start: usize, mut at: usize) -> Option<String> {
+    /// at `at` (its first [`super::KEPT`] bytes unless `whole`).
+    fn escaped(&mut self, start: usize, mut at: usize, whole: bool) -> Option<String> {
         let (text, bytes) = (self.text, self.text.as_bytes());
-        let mut out = String::with_capacity(at - start + 16);
+        let push = if whole { String::push_str } else { push_kept };
+        let push_char = if whole { String::push } else { push_char_kept };
+        let mut out = String::with_capacity((at - start).min(super::KEPT) + 16);
         let mut plain = start;
         loop {
-            match *bytes.get(at)? {
+            at += find_special(&bytes[at..])?;
+            match bytes[at] {
                 b'"' => {
-                    out.push_str(&text[plain..at]);
+                    push(&mut out, &text[plain..at]);
                     self.at = at + 1;
                     return Some(out);
                 }
                 b'\\' => {
-                    out.push_str(&text[plain..at]);
+                    push(&mut out, &text[plain..at]);
                     let (c, len) = escape(&bytes[at + 1..])?;
-                    out.push(c);
+                    push_char(&mut out, c);
                     at += 1 + len;
                     plain = at;
                 }
-                0..=0x1f => return None,
-                _ => at += 1,
+                _ => return None, // a control character
             }
         }
     }

@@ -5,27 +5,17 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::{near_miss, revision_of, revisions_dir, RevisionFile};
-
-/// A listed local export.
-pub struct LocalExport {
-    pub files: Vec<RevisionFile>,
-    pub index_csv: Option<String>,
-    pub status_csv: Option<String>,
-    /// Names of the files that look like revisions but are not
-    /// ([`near_miss`]), sorted: not imported.
-    pub ignored: Vec<String>,
-}
+use super::{revisions_dir, Export, FileNames, RevisionFile};
 
 /// Lists the revision files of `dir` in numeric order.
-pub fn list(dir: &Path) -> Result<LocalExport> {
+pub fn list(dir: &Path, names: &dyn FileNames) -> Result<Export> {
     if !dir.is_dir() {
         bail!(
             "source {} does not exist or is not a directory",
             dir.display()
         );
     }
-    let revs = revisions_dir(dir);
+    let revs = revisions_dir(dir, names);
     let mut files = Vec::new();
     let mut ignored = Vec::new();
     let entries =
@@ -33,9 +23,9 @@ pub fn list(dir: &Path) -> Result<LocalExport> {
     for entry in entries {
         let entry = entry.with_context(|| format!("listing {}", revs.display()))?;
         let name = entry.file_name();
-        let Some((revision, gzip)) = name.to_str().and_then(revision_of) else {
+        let Some((revision, gzip)) = name.to_str().and_then(|n| names.revision_of(n)) else {
             let name = name.to_string_lossy();
-            if near_miss(&name) {
+            if names.near_miss(&name) {
                 ignored.push(name.into_owned());
             }
             continue;
@@ -76,10 +66,11 @@ pub fn list(dir: &Path) -> Result<LocalExport> {
     super::check_revisions(&files)?;
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
     ignored.sort();
-    Ok(LocalExport {
+    Ok(Export {
         files,
         index_csv: read("index.csv"),
         status_csv: read("status.csv"),
         ignored,
+        remote: None,
     })
 }

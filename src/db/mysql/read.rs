@@ -1,4 +1,4 @@
-//! [`EventStore`] on MySQL/MariaDB: the SQL of the analysis commands.
+//! [`EventReader`] on MySQL/MariaDB: the SQL of the analysis commands.
 //! Slices follow the partitions of `events`; each scan streams rows over a
 //! session of its own with the binary protocol (integers and DATETIMEs
 //! arrive as numbers, not text).
@@ -9,9 +9,12 @@ use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
-use super::time::{format_datetime, parse_datetime, seconds_of, END_T, MIN_T};
-use super::{Event, EventStore, PropertyFilter, PropertyRow, ScanSession, Slice};
-use crate::db::{self, DatabaseUrl};
+use super::{connect, schema};
+use crate::dates::{self, days_from_civil, Day};
+use crate::db::read::{
+    Event, EventReader, PropertyFilter, PropertyRow, ReadSession, Slice, END_T, MIN_T,
+};
+use crate::db::DatabaseUrl;
 
 /// Names per `IN (...)` list of a lookup.
 const NAMES_PER_QUERY: usize = 1000;
@@ -20,21 +23,54 @@ const MAX_SQL_VALUES: usize = 20_000;
 /// Slices a scan is cut into at most (partitions are merged up to this).
 const MAX_SLICES: usize = 100;
 
-pub struct MySqlStore {
+/// The tables of one MySQL/MariaDB database, read with sessions that send
+/// no file (`LOAD DATA LOCAL` is refused on them).
+pub struct MySqlReader {
     url: DatabaseUrl,
 }
 
-impl MySqlStore {
+impl MySqlReader {
     /// Connects once to check the schema.
-    pub fn open(url: &DatabaseUrl) -> Result<MySqlStore> {
-        let mut conn = db::connect(url, None)?;
-        db::schema::check(&mut conn)?;
-        Ok(MySqlStore { url: url.clone() })
+    pub fn open(url: &DatabaseUrl) -> Result<MySqlReader> {
+        let mut conn = connect(url, None)?;
+        schema::check(&mut conn)?;
+        Ok(MySqlReader { url: url.clone() })
     }
 
     fn conn(&self) -> Result<Conn> {
-        db::connect(&self.url, None)
+        connect(&self.url, None)
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of a time, as SQL compares it.
+fn format_datetime(t: i64) -> String {
+    String::from_utf8_lossy(&dates::datetime(t)).into_owned()
+}
+
+/// Seconds since the epoch of a UTC civil time (as a DATETIME column holds it).
+fn seconds_of(y: i64, m: i64, d: i64, hh: i64, mm: i64, ss: i64) -> i64 {
+    days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` as the server prints a DATETIME.
+fn parse_datetime(s: &str) -> Option<i64> {
+    let day = Day::parse(s.get(..10)?).ok()?;
+    let time = match s.get(10..)? {
+        "" => 0,
+        rest => {
+            let hms = rest.strip_prefix(' ')?;
+            let parts: Vec<i64> = hms
+                .split(':')
+                .map(|p| (p.len() == 2).then(|| p.parse().ok()).flatten())
+                .collect::<Option<_>>()?;
+            let [h, m, sec] = parts[..] else { return None };
+            if h > 23 || m > 59 || sec > 59 {
+                return None;
+            }
+            h * 3600 + m * 60 + sec
+        }
+    };
+    Some(day.seconds() + time)
 }
 
 /// `t >= 'from' AND t < 'to'`, leaving out the bounds every row meets.
@@ -74,7 +110,7 @@ fn datetime(v: &Value) -> Result<i64> {
         )),
         Value::Bytes(ref b) => std::str::from_utf8(b)
             .ok()
-            .and_then(|s| parse_datetime(s.get(..19).unwrap_or(s)).ok())
+            .and_then(|s| parse_datetime(s.get(..19).unwrap_or(s)))
             .with_context(|| format!("unexpected t {:?}", String::from_utf8_lossy(b))),
         ref other => bail!("unexpected t {other:?}"),
     }
@@ -87,7 +123,7 @@ fn partition_end(description: &str) -> Option<i64> {
     if d.eq_ignore_ascii_case("MAXVALUE") {
         return Some(END_T);
     }
-    parse_datetime(d.trim_matches('\'')).ok()
+    parse_datetime(d.trim_matches('\''))
 }
 
 /// `from <= t < to` cut at partition ends, merged so that there are at most
@@ -130,7 +166,7 @@ fn cut(partitions: &[(i64, u64)], from: i64, to: i64) -> Vec<Slice> {
     slices
 }
 
-impl EventStore for MySqlStore {
+impl EventReader for MySqlReader {
     fn has_events(&self) -> Result<bool> {
         let one: Option<i64> = self.conn()?.query_first("SELECT 1 FROM events LIMIT 1")?;
         Ok(one.is_some())
@@ -190,7 +226,7 @@ impl EventStore for MySqlStore {
         Ok(cut(&partitions, from, to))
     }
 
-    fn session(&self) -> Result<Box<dyn ScanSession + '_>> {
+    fn session(&self) -> Result<Box<dyn ReadSession + '_>> {
         Ok(Box::new(MySqlSession { conn: self.conn()? }))
     }
 }
@@ -200,7 +236,7 @@ struct MySqlSession {
     conn: Conn,
 }
 
-impl ScanSession for MySqlSession {
+impl ReadSession for MySqlSession {
     fn events(
         &mut self,
         slice: &Slice,
@@ -296,7 +332,10 @@ mod tests {
         assert_eq!(partition_end("MAXVALUE"), Some(END_T));
         assert_eq!(partition_end("'1970-01-02 00:00:00'"), Some(DAY));
         assert_eq!(partition_end("'1970-01-02'"), Some(DAY));
+        assert_eq!(partition_end("'2015-01-01 12:30:05'"), Some(1_420_115_405));
         assert_eq!(partition_end("garbage"), None);
+        assert_eq!(partition_end("'2015-01-01 24:00:00'"), None);
+        assert_eq!(seconds_of(2015, 1, 1, 0, 0, 1), 1_420_070_401);
     }
 
     #[test]

@@ -1,17 +1,19 @@
-//! `LOAD DATA LOCAL INFILE` of the TSV files an import wrote, and the
+//! `LOAD DATA LOCAL INFILE` of the batch files an import wrote, and the
 //! local-infile handler that serves those files and nothing else.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler};
 
-use crate::tsv::{Table, TsvFile};
+use crate::db::{Loader, PartitionLocks};
+use crate::rows::TsvFile;
+use crate::table::{Table, USERS, USERS_COLUMNS};
 
 /// The files this process wrote and may hand to the server. A server that
 /// asks for any other path (a `LOAD DATA LOCAL` request is the server's to
@@ -60,8 +62,9 @@ pub(super) fn handler(allow: Arc<InfileAllowlist>) -> LocalInfileHandler {
                 ),
             ));
         };
+        let mut out = StopOnInterrupt(out);
         if parts.len() > 1 {
-            crate::tsv::merge_runs(&parts, out)?;
+            crate::rows::merge_runs(&parts, &mut out)?;
             return out.flush();
         }
         let mut file = File::open(&parts[0])?;
@@ -75,6 +78,23 @@ pub(super) fn handler(allow: Arc<InfileAllowlist>) -> LocalInfileHandler {
         }
         out.flush()
     })
+}
+
+/// A writer that fails once Ctrl-C was pressed: the server then rolls the
+/// `LOAD DATA` back, and a long load stops within a megabyte.
+struct StopOnInterrupt<W>(W);
+
+impl<W: Write> Write for StopOnInterrupt<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if crate::interrupt::requested() {
+            return Err(io::Error::other("kmdb was interrupted"));
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Quotes a path as an SQL string literal (paths are ours, but be exact).
@@ -101,7 +121,7 @@ pub fn load_sql(path: &Path, table: &str, partition: &str, columns: &str, mode: 
 
 /// Loads one file; rows already present (same `(t, id)`) are skipped.
 /// Returns the rows inserted.
-pub fn load(conn: &mut Conn, file: &TsvFile) -> Result<u64> {
+fn load_straight(conn: &mut Conn, file: &TsvFile) -> Result<u64> {
     let sql = load_sql(
         &file.path,
         file.table.name(),
@@ -115,47 +135,16 @@ pub fn load(conn: &mut Conn, file: &TsvFile) -> Result<u64> {
 /// Prefix of the staging tables; [`drop_stages`] removes any left behind.
 const STAGE_PREFIX: &str = "kmdb_stage_";
 
-/// Partitions being loaded by some session of this process.
-#[derive(Default)]
-pub struct PartitionLocks {
-    busy: Mutex<HashSet<(Table, String)>>,
-    freed: Condvar,
-}
-
-impl PartitionLocks {
-    fn lock(&self, table: Table, partition: &str) -> PartitionGuard<'_> {
-        let key = (table, partition.to_owned());
-        let mut busy = self.busy.lock().expect("partition locks");
-        while busy.contains(&key) {
-            busy = self.freed.wait(busy).expect("partition locks");
-        }
-        busy.insert(key.clone());
-        PartitionGuard { locks: self, key }
-    }
-}
-
-struct PartitionGuard<'a> {
-    locks: &'a PartitionLocks,
-    key: (Table, String),
-}
-
-impl Drop for PartitionGuard<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut busy) = self.locks.busy.lock() {
-            busy.remove(&self.key);
-        }
-        self.locks.freed.notify_all();
-    }
-}
-
 /// One load session. A file for an empty partition is bulk-loaded into an
 /// empty, unpartitioned copy of its table, which then changes place with the
 /// partition (`EXCHANGE PARTITION`): with `unique_checks` and
 /// `foreign_key_checks` off, InnoDB fills an empty table by sorting each
 /// index once, without undo records. Any other file goes straight into its
 /// partition with `IGNORE`, so that a re-run skips the rows already there.
-pub struct Loader<'a> {
+pub struct MySqlLoader<'a> {
     conn: Conn,
+    /// The files this session's server may ask for.
+    allow: Arc<InfileAllowlist>,
     session: usize,
     locks: &'a PartitionLocks,
     staging: bool,
@@ -163,18 +152,20 @@ pub struct Loader<'a> {
     stages: HashSet<Table>,
 }
 
-impl<'a> Loader<'a> {
+impl<'a> MySqlLoader<'a> {
     pub fn new(
         mut conn: Conn,
+        allow: Arc<InfileAllowlist>,
         session: usize,
         locks: &'a PartitionLocks,
         staging: bool,
-    ) -> Result<Loader<'a>> {
+    ) -> Result<MySqlLoader<'a>> {
         if staging {
             conn.query_drop("SET unique_checks = 0, foreign_key_checks = 0")?;
         }
-        Ok(Loader {
+        Ok(MySqlLoader {
             conn,
+            allow,
             session,
             locks,
             staging,
@@ -183,19 +174,19 @@ impl<'a> Loader<'a> {
     }
 
     /// Loads one file; returns the rows inserted.
-    pub fn load(&mut self, file: &TsvFile) -> Result<u64> {
+    fn load_file(&mut self, file: &TsvFile) -> Result<u64> {
         if file.partition.is_empty() || !self.staging {
-            return load(&mut self.conn, file);
+            return load_straight(&mut self.conn, file);
         }
         // Two sessions must not both find a partition empty and exchange it.
         let _guard = self.locks.lock(file.table, &file.partition);
         let table = file.table.name();
         let from = format!("`{table}` PARTITION (`{}`)", file.partition);
         if self.holds_rows(&from, &file.path)? {
-            return load(&mut self.conn, file);
+            return load_straight(&mut self.conn, file);
         }
         let Some(stage) = self.stage(file.table) else {
-            return load(&mut self.conn, file);
+            return load_straight(&mut self.conn, file);
         };
         let sql = load_sql(&file.path, &stage, "", file.table.columns(), "");
         let rows = run_load(&mut self.conn, &sql, &file.path)?;
@@ -252,7 +243,7 @@ impl<'a> Loader<'a> {
     /// into a staging table: nothing to replace, and the file names each
     /// row once. Otherwise unique checks are on for it: `REPLACE` finds its
     /// duplicates by them.
-    pub fn replace(&mut self, table: &str, columns: &str, path: &Path) -> Result<u64> {
+    fn replace(&mut self, table: &str, columns: &str, path: &Path) -> Result<u64> {
         let sql = load_sql(path, table, "", columns, "REPLACE");
         if !self.staging {
             return run_load(&mut self.conn, &sql, path);
@@ -268,7 +259,7 @@ impl<'a> Loader<'a> {
     }
 
     /// Drops the staging tables (they are empty).
-    pub fn finish(mut self) -> Result<()> {
+    fn drop_own_stages(&mut self) -> Result<()> {
         for table in std::mem::take(&mut self.stages) {
             let stage = format!("{STAGE_PREFIX}{}_{}", table.name(), self.session);
             self.conn
@@ -277,6 +268,49 @@ impl<'a> Loader<'a> {
         }
         Ok(())
     }
+}
+
+impl Loader for MySqlLoader<'_> {
+    fn load(&mut self, file: &TsvFile) -> Result<u64> {
+        self.allow.allow_parts(&file.path, &file.parts);
+        let loaded = self.load_file(file);
+        self.allow.revoke(&file.path);
+        loaded
+    }
+
+    fn load_users(&mut self, path: &Path) -> Result<u64> {
+        self.allow.allow(path);
+        let loaded = self.replace(USERS, USERS_COLUMNS, path);
+        self.allow.revoke(path);
+        loaded
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        self.drop_own_stages()
+    }
+}
+
+/// Writes `rows` (TSV lines) to a file in `dir` and loads them into `table`
+/// with `REPLACE`.
+pub fn replace_rows(
+    conn: &mut Conn,
+    allow: &InfileAllowlist,
+    dir: &Path,
+    table: &str,
+    columns: &str,
+    rows: &[u8],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join(format!("{table}.tsv"));
+    std::fs::write(&path, rows).with_context(|| format!("writing {}", path.display()))?;
+    allow.allow(&path);
+    let sql = load_sql(&path, table, "", columns, "REPLACE");
+    let r = run_load(conn, &sql, &path);
+    allow.revoke(&path);
+    std::fs::remove_file(&path).ok();
+    r.map(|_| ())
 }
 
 /// Drops staging tables an interrupted import left behind.

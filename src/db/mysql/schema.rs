@@ -8,15 +8,24 @@ use mysql::prelude::Queryable;
 use mysql::Conn;
 
 use super::{exec, Flavor};
-use crate::partition::{self, Day, PartitionMap};
-use crate::tsv::Table;
+use crate::dates::Day;
+use crate::filters::Filters;
+use crate::partition::{self, PartitionMap};
+use crate::table::{Table, DATA_TABLES};
 
 /// The SQL files of `migrations/`, applied in order and recorded.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "create_tables",
-    include_str!("../../migrations/0001_create_tables.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "create_tables",
+        include_str!("../../../migrations/mysql/0001_create_tables.sql"),
+    ),
+    (
+        2,
+        "state_matching",
+        include_str!("../../../migrations/mysql/0002_state_matching.sql"),
+    ),
+];
 
 /// Creates or upgrades the schema; returns the versions applied now.
 pub fn setup(conn: &mut Conn) -> Result<Vec<u32>> {
@@ -70,21 +79,7 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
 
 /// A fresh random token naming one database's contents.
 pub fn new_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..2u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.write_u32(std::process::id());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
+    crate::state::random_token()
 }
 
 /// Fails with "run `kmdb setup`" unless the schema is there and current.
@@ -116,45 +111,6 @@ pub fn set_token(conn: &mut Conn, token: &str) -> Result<()> {
         (token,),
     )?;
     Ok(())
-}
-
-/// The three filter tables of SPEC §4, as read at the start of an import.
-#[derive(Default, Debug)]
-pub struct Filters {
-    pub ignored_users: Vec<String>,
-    pub whitelisted_events: HashSet<String>,
-    pub blacklisted_properties: HashSet<String>,
-}
-
-impl Filters {
-    /// A fingerprint of the three lists (FNV-1a over the sorted names), to
-    /// tell whether they changed between an interrupted import and its re-run.
-    pub fn digest(&self) -> String {
-        fn sorted<'s>(names: impl Iterator<Item = &'s String>) -> Vec<&'s str> {
-            let mut v: Vec<&str> = names.map(String::as_str).collect();
-            v.sort_unstable();
-            v
-        }
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for &b in bytes {
-                hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-            }
-        };
-        for list in [
-            sorted(self.ignored_users.iter()),
-            sorted(self.whitelisted_events.iter()),
-            sorted(self.blacklisted_properties.iter()),
-        ] {
-            // Each name after its length + 1, each list ended by a 0.
-            for name in list {
-                feed(&(name.len() as u64 + 1).to_le_bytes());
-                feed(name.as_bytes());
-            }
-            feed(&0u64.to_le_bytes());
-        }
-        format!("{hash:016x}")
-    }
 }
 
 pub fn filters(conn: &mut Conn) -> Result<Filters> {
@@ -228,7 +184,7 @@ pub fn extend_partitions(conn: &mut Conn, bounds: &[Day]) -> Result<usize> {
         }
         exec(
             conn,
-            &partition::extend_sql(table.name(), &new),
+            &extend_sql(table.name(), &new),
             &format!("adding partitions to {}", table.name()),
         )?;
         added = new.len();
@@ -236,10 +192,33 @@ pub fn extend_partitions(conn: &mut Conn, bounds: &[Day]) -> Result<usize> {
     Ok(added)
 }
 
+/// SQL that splits `pLast` of `table` into the partitions of `bounds` (all
+/// after the table's current last bound) followed by a new `pLast`.
+pub fn extend_sql(table: &str, bounds: &[Day]) -> String {
+    let mut parts: Vec<String> = bounds
+        .iter()
+        .map(|&b| {
+            format!(
+                "PARTITION {} VALUES LESS THAN ('{b}')",
+                partition::name_for(b)
+            )
+        })
+        .collect();
+    parts.push(format!(
+        "PARTITION {} VALUES LESS THAN (MAXVALUE)",
+        partition::LAST
+    ));
+    format!(
+        "ALTER TABLE `{table}` REORGANIZE PARTITION {} INTO ({})",
+        partition::LAST,
+        parts.join(", ")
+    )
+}
+
 /// Row counts of the data tables.
 pub fn counts(conn: &mut Conn) -> Result<Vec<(&'static str, u64)>> {
     let mut out = Vec::new();
-    for table in ["events", "properties", "aliases", "users", "keys"] {
+    for table in DATA_TABLES {
         let n: u64 = conn
             .query_first(format!("SELECT COUNT(*) FROM `{table}`"))?
             .unwrap_or(0);
@@ -248,17 +227,13 @@ pub fn counts(conn: &mut Conn) -> Result<Vec<(&'static str, u64)>> {
     Ok(out)
 }
 
-/// Empties the data tables and the import history, keeping the filters, and
-/// gives the database a new token.
+/// Empties the data tables, the import history and the import in flight,
+/// keeping the filters, and gives the database a new token.
 pub fn flush(conn: &mut Conn) -> Result<String> {
-    for table in [
-        "events",
-        "properties",
-        "aliases",
-        "users",
-        "keys",
-        "kmdb_imports",
-    ] {
+    for table in DATA_TABLES
+        .into_iter()
+        .chain(["kmdb_imports", "kmdb_loading"])
+    {
         exec(
             conn,
             &format!("TRUNCATE TABLE `{table}`"),
@@ -268,39 +243,4 @@ pub fn flush(conn: &mut Conn) -> Result<String> {
     let token = new_token();
     set_token(conn, &token)?;
     Ok(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn filters(ignored: &[&str], white: &[&str], black: &[&str]) -> Filters {
-        let own = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        Filters {
-            ignored_users: own(ignored),
-            whitelisted_events: own(white).into_iter().collect(),
-            blacklisted_properties: own(black).into_iter().collect(),
-        }
-    }
-
-    #[test]
-    fn digest_tells_filter_lists_apart() {
-        let none = filters(&[], &[], &[]).digest();
-        assert_eq!(none, filters(&[], &[], &[]).digest());
-        assert_eq!(
-            filters(&["a", "b"], &[], &[]).digest(),
-            filters(&["b", "a"], &[], &[]).digest()
-        );
-        let all = [
-            none,
-            filters(&[""], &[], &[]).digest(),
-            filters(&[], &[""], &[]).digest(),
-            filters(&[], &[], &[""]).digest(),
-            filters(&["ab"], &[], &[]).digest(),
-            filters(&["a", "b"], &[], &[]).digest(),
-            filters(&["a"], &["b"], &[]).digest(),
-        ];
-        let distinct: HashSet<&String> = all.iter().collect();
-        assert_eq!(distinct.len(), all.len(), "{all:?}");
-    }
 }
