@@ -114,6 +114,16 @@ pub(super) const BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub(super) const BACKOFF_CAP: Duration = Duration::from_secs(10);
 pub(super) const NEEDS: &str = "the credentials need s3:ListBucket and s3:GetObject on the bucket";
 
+/// The HTTPS client of every S3 call: rustls with ring's cryptography and
+/// the system's root certificates (the SDK's default, aws-lc, is a large C
+/// library to build, and kmdb needs nothing it adds).
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 impl S3Source {
     /// Builds the client from the standard AWS chain (env, profile, instance role). With an
     /// endpoint URL, uses path-style addressing (S3-compatible stores). Region defaults to
@@ -127,6 +137,7 @@ impl S3Source {
             .context("starting the S3 I/O runtime")?;
         let region = RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
             .region(region)
             .timeout_config(
                 TimeoutConfig::builder()
