@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     kmdb::no_huge_pages();
     let result = kmdb::run(kmdb::cli::Cli::parse());
     if let Err(err) = &result {
-        eprintln!("kmdb: error: {err:#}");
+        eprintln!("kmdb: error: {}", kmdb::error_message(err));
     }
     kmdb::exit::code(&result)
 }
