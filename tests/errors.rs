@@ -497,7 +497,7 @@ fn import_warnings(db: &TestDb, s: &Scratch, root: &Path) -> String {
 #[test]
 fn files_that_look_like_revisions_but_are_not_are_named() {
     let s = Scratch::new();
-    let db = setup_db("err_near_miss", &s);
+    let db = prepared_db("err_near_miss", &s);
     let (a, b) = (visit("a"), visit("b"));
     let root = write_export(&s, &[(1, vec![&a]), (2, vec![&b])]);
     for name in ["3.JSON", "4.json.bz2", "5.jsonl", "index.json.bak"] {
@@ -517,7 +517,7 @@ fn files_that_look_like_revisions_but_are_not_are_named() {
 #[test]
 fn missing_and_late_revisions_are_warned_about() {
     let s = Scratch::new();
-    let db = setup_db("err_revision_gap", &s);
+    let db = prepared_db("err_revision_gap", &s);
     let (a, b, c, d) = (visit("a"), visit("b"), visit("c"), visit("d"));
     let root = write_export(&s, &[(1, vec![&a]), (2, vec![&b]), (4, vec![&d])]);
     let run = || import_warnings(&db, &s, &root);

@@ -32,5 +32,10 @@ pub fn run(args: &Args) -> Result<()> {
         "flushed the data tables of {url} and state store {}",
         args.state.path.display()
     );
+    let kept = target.partitions(crate::table::Table::Events)?.day_bounds();
+    println!(
+        "partitions kept: {}; `kmdb partition ... --replan` changes them",
+        crate::partition::describe(&kept)
+    );
     Ok(())
 }

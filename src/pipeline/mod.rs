@@ -24,7 +24,7 @@ use crossbeam_channel::{bounded, Sender};
 
 use crate::db::{self, PartitionLocks, Target};
 use crate::filters::Filters;
-use crate::format::{Format, Outcome};
+use crate::format::{self, Format, Outcome};
 use crate::identity::Ident;
 use crate::plan::ImportPlan;
 use crate::progress::Progress;
@@ -95,6 +95,14 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
         progress.log("nothing to import: every revision in range is already imported");
         target.drop_stages()?;
         return Ok(ImportResult::default());
+    }
+    if !target.partitions(Table::Events)?.is_planned() {
+        progress.warn(&format!(
+            "events, properties and aliases have no time partitions: every row goes to their \
+             one partition, pLast. Plan them from the export's dates with `kmdb partition \
+             --from-export {}` (before importing, or after: add --replan to move the rows)",
+            plan.source
+        ));
     }
     progress.log(&format!(
         "importing {} revision file(s), {} .. {}",
@@ -430,25 +438,11 @@ pub fn parse_only(
     chunk_size: usize,
     progress: &Progress,
 ) -> Result<ParseStats> {
-    let files = source::local::list(dir, format)?.files;
-    let jobs = jobs.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .context("starting worker threads")?;
-    let total: u64 = files.iter().map(|f| f.size).sum();
-    let bar = progress.bytes("parse", total);
-    let read = AtomicU64::new(0);
-    let arrivals = Arrivals::all_ready();
     let started = Instant::now();
-    let mut stats = ParseStats {
-        files: files.len(),
-        ..Default::default()
-    };
+    let mut stats = ParseStats::default();
     // Count in the workers, so the single consumer does no work of its own.
-    let count = |chunk: Chunk| {
-        let bytes = chunk.bytes().len() as u64;
-        let parsed = format.parse_chunk(chunk);
+    let count = |parsed: format::ParsedChunk| {
+        let bytes = parsed.chunk.bytes().len() as u64;
         let records = parsed
             .outcomes
             .iter()
@@ -456,6 +450,85 @@ pub fn parse_only(
             .count() as u64;
         (bytes, parsed.outcomes.len() as u64, records)
     };
+    stats.files = scan(
+        dir,
+        format,
+        jobs,
+        chunk_size,
+        progress,
+        "parse",
+        count,
+        |(b, l, r)| {
+            stats.bytes += b;
+            stats.lines += l;
+            stats.records += r;
+        },
+    )?;
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// How many records of a local export fall on each day (days since
+/// 1970-01-01), read on `jobs` threads: the dates a partition plan covers.
+pub fn records_per_day(
+    dir: &std::path::Path,
+    format: &dyn Format,
+    jobs: usize,
+    progress: &Progress,
+) -> Result<std::collections::BTreeMap<i64, u64>> {
+    let mut days = std::collections::BTreeMap::new();
+    let per_chunk = |parsed: format::ParsedChunk| {
+        let mut counts: std::collections::HashMap<i64, u64> = Default::default();
+        for outcome in &parsed.outcomes {
+            if let Outcome::Record(entry) = outcome {
+                *counts
+                    .entry(crate::dates::Day::of(entry.t()).0)
+                    .or_default() += 1;
+            }
+        }
+        counts
+    };
+    scan(
+        dir,
+        format,
+        jobs,
+        crate::plan::CHUNK_SIZE,
+        progress,
+        "scan",
+        per_chunk,
+        |counts| {
+            for (day, n) in counts {
+                *days.entry(day).or_default() += n;
+            }
+        },
+    )?;
+    Ok(days)
+}
+
+/// Parses every line of the local export `dir` on `jobs` threads, hands
+/// each chunk to `per_chunk` on a worker and its result to `fold` in order;
+/// returns the number of files.
+#[allow(clippy::too_many_arguments)]
+fn scan<T: Send>(
+    dir: &std::path::Path,
+    format: &dyn Format,
+    jobs: usize,
+    chunk_size: usize,
+    progress: &Progress,
+    label: &str,
+    per_chunk: impl Fn(format::ParsedChunk) -> T + Sync,
+    mut fold: impl FnMut(T) + Send,
+) -> Result<usize> {
+    let files = source::local::list(dir, format)?.files;
+    let jobs = jobs.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .context("starting worker threads")?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let bar = progress.bytes(label, total);
+    let read = AtomicU64::new(0);
+    let arrivals = Arrivals::all_ready();
     let reading = Reading {
         files: &files,
         chunk_size,
@@ -465,16 +538,18 @@ pub fn parse_only(
         read: &read,
         bar: &bar,
     };
-    let r = stream_chunks(reading, &pool, count, |(b, l, r)| {
-        stats.bytes += b;
-        stats.lines += l;
-        stats.records += r;
-        Ok(())
-    });
+    let r = stream_chunks(
+        reading,
+        &pool,
+        |chunk: Chunk| per_chunk(format.parse_chunk(chunk)),
+        |t| {
+            fold(t);
+            Ok(())
+        },
+    );
     bar.end(&r);
     r?;
-    stats.seconds = started.elapsed().as_secs_f64();
-    Ok(stats)
+    Ok(files.len())
 }
 
 #[cfg(test)]
