@@ -287,7 +287,7 @@ t1=$(now)
 IMPORT_S="$(calc "$t1 - $t0")"
 IMPORT_RUNS=("$IMPORT_S")
 sed 's/^/   /' "$RUN/import.out" >&2
-EVENTS="$(awk '$1 == "events" { print $2; exit }' "$RUN/import.out")"
+EVENTS="$(awk '$1 == "events" { gsub(/,/, "", $2); print $2; exit }' "$RUN/import.out")"
 RSS_KB="$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$RUN/import.time")"
 IMPORT_COUNTS="$(counts "$IMPORT_DB")"
 IMPORT_SUMS="$(sums "$IMPORT_DB")"

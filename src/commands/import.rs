@@ -10,6 +10,7 @@ use crate::format::InputFormat;
 use crate::pipeline;
 use crate::plan::{default_jobs, ImportPlan, RevisionRange, CHUNK_SIZE};
 use crate::progress::{Mode, Progress};
+use crate::report::{count, LoadTable};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -59,6 +60,10 @@ pub struct Args {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Say what would be imported, from where and into what, and check
+    /// the database and the state store; download, load and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl Args {
@@ -109,6 +114,14 @@ fn absolute(path: &Path) -> PathBuf {
 pub fn run(args: &Args) -> Result<()> {
     let plan = args.plan()?;
     let progress = Progress::new(plan.progress);
+    if args.dry_run {
+        let preview = pipeline::preview::dry_run(&plan, &progress)?;
+        print!("{preview}");
+        if !preview.problems.is_empty() {
+            anyhow::bail!("the import would stop: {}", preview.problems.join("; "));
+        }
+        return Ok(());
+    }
     // An interrupted import is finished first, then the rest is imported.
     while import_once(&plan, &progress)? {}
     Ok(())
@@ -123,10 +136,17 @@ fn import_once(plan: &ImportPlan, progress: &Progress) -> Result<bool> {
     };
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "imported revisions {first} .. {last} in {secs:.1} s ({:.0} events/s)",
-        result.accounting.events as f64 / secs.max(0.001)
+        "imported revisions {first} .. {last} in {secs:.1} s ({} events/s)",
+        count((result.accounting.events as f64 / secs.max(0.001)) as u64)
     );
     print!("{}", result.accounting);
+    print!(
+        "{}",
+        LoadTable {
+            tables: &result.tables,
+            seconds: secs
+        }
+    );
     if let Some(path) = &result.rejects_file {
         println!("rejected lines written to {}", path.display());
     }

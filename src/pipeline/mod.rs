@@ -8,6 +8,7 @@
 //! brings earlier imports' rows up to date, [`sessions`] load the batches.
 
 mod catchup;
+pub mod preview;
 mod select;
 mod sessions;
 mod stream;
@@ -48,6 +49,8 @@ pub struct ImportResult {
     /// This run finished an interrupted import; the revisions it did not
     /// cover are still to import.
     pub resumed: bool,
+    /// Rows and load time per target table.
+    pub tables: Vec<crate::report::TableLoad>,
 }
 
 /// Chunks each file's reader keeps ready ahead of the parse. Pass 1 and
@@ -57,6 +60,9 @@ pub struct ImportResult {
 /// memory (2 GB export: peak RSS 608 MB with 32 there too, 494 MB with 2).
 const FAST_READ_AHEAD: usize = 32;
 const PACED_READ_AHEAD: usize = 2;
+
+/// The load bar's message while its total still grows.
+const GROWING: &str = "(total so far: it grows until every line is read)";
 
 /// Sessions that load the rows which came late for partitions already
 /// loaded (see [`crate::rows::TsvFile::late`]), at the end of an import.
@@ -295,6 +301,9 @@ impl Run<'_> {
         let bar = progress.bytes("rows", total_bytes);
         let pass2_started = Instant::now();
         let load_bar = progress.rows("load", 0);
+        // Its total counts the rows written so far, until every line is read.
+        load_bar.set_message(GROWING.to_owned());
+        let loads = sessions::Loads::default();
         let read = AtomicU64::new(0);
         let failed = AtomicBool::new(false);
         let (job_tx, job_rx) = bounded::<Job>(plan.load_sessions * 4);
@@ -304,7 +313,15 @@ impl Run<'_> {
             .map(|session| target.loader(session, &locks, plan.staging))
             .collect::<Result<Vec<_>>>()?;
         let pass2 = thread::scope(|s| {
-            let sessions = sessions::spawn(s, loaders, &job_rx, &failed, plan.keep_tsv, &load_bar);
+            let sessions = sessions::spawn(
+                s,
+                loaders,
+                &job_rx,
+                &failed,
+                plan.keep_tsv,
+                &load_bar,
+                &loads,
+            );
             drop(job_rx);
             // Rows that came late for a partition already loaded wait for
             // the end (see `TsvFile::late`).
@@ -332,18 +349,24 @@ impl Run<'_> {
                     load_bar.set_length(resolver.sink.rows_written());
                     let lines = resolver.total.lines;
                     let secs = pass2_started.elapsed().as_secs_f64().max(1e-3);
-                    bar.set_message(format!("{lines} lines ({:.0}/s)", lines as f64 / secs));
+                    bar.set_message(format!(
+                        "{} lines ({}/s)",
+                        crate::report::count(lines),
+                        crate::report::count((lines as f64 / secs) as u64)
+                    ));
                     send(files.into_iter().map(Job::File).collect(), &job_tx)
                 },
             );
             let finished = parsed.and_then(|_| {
                 let files = resolver.sink.finish()?;
                 load_bar.set_length(resolver.sink.rows_written());
+                load_bar.set_message(String::new());
                 // The users rows are final once every line is read: they load
                 // alongside the last partitions, in their place by size.
                 let mut jobs: Vec<Job> = files.into_iter().map(Job::File).collect();
                 let users_path = plan.work_dir.join("users.tsv");
                 if let Some(users) = sessions::write_users(users_path, resolver.snap, &before)? {
+                    load_bar.set_length(resolver.sink.rows_written() + users.rows());
                     let at = jobs.iter().position(|j| j.rows() < users.rows());
                     jobs.insert(at.unwrap_or(jobs.len()), users);
                 }
@@ -371,7 +394,8 @@ impl Run<'_> {
             }
             drop(tx);
             result = thread::scope(|s| {
-                let sessions = sessions::spawn(s, loaders, &rx, &failed, plan.keep_tsv, &load_bar);
+                let sessions =
+                    sessions::spawn(s, loaders, &rx, &failed, plan.keep_tsv, &load_bar, &loads);
                 sessions::joined(Ok(()), sessions)
             })?;
         }
@@ -392,7 +416,13 @@ impl Run<'_> {
         for (id, s) in snap.keys.touched() {
             key_line(&mut keys, id, s);
         }
+        let keys_started = Instant::now();
         target.load_keys(&keys, &plan.work_dir)?;
+        loads.add(
+            crate::table::KEYS,
+            snap.keys.touched().count() as u64,
+            keys_started.elapsed(),
+        );
         let import_id = target.record_import(&db::ImportRecord {
             source: plan.source.to_string(),
             revisions: revision_span(&revisions),
@@ -406,6 +436,7 @@ impl Run<'_> {
             revisions: revisions.iter().map(|r| r.0).collect(),
             rejects_file,
             resumed: false,
+            tables: loads.tables(),
         })
     }
 }
