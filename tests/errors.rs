@@ -414,8 +414,8 @@ fn a_partition_plan_over_8192_is_refused() {
         )
     };
     let before = count();
-    let err = fails_shared(
-        Kmdb::new(Some(&db), s.path()).args([
+    let out = Kmdb::new(Some(&db), s.path())
+        .args([
             "partition",
             "--min-date",
             "1970-01-01",
@@ -423,9 +423,11 @@ fn a_partition_plan_over_8192_is_refused() {
             "2000-01-01",
             "--days-per-partition",
             "1",
-        ]),
-        &[],
-    );
+        ])
+        .output();
+    // A value out of range is a usage mistake: exit 2.
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at most 8192"), "{err}");
     assert!(err.contains("--days-per-partition"), "{err}");
     assert_eq!(count(), before);

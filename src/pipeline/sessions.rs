@@ -123,8 +123,10 @@ fn run(
                 bar.inc(file.rows);
             }
             Job::Users { path, rows } => {
-                let loaded = loader.load_users(&path)?;
-                loads.add(USERS, loaded, started.elapsed());
+                // Its rows, not the statement's count: REPLACE counts a
+                // replaced row twice.
+                loader.load_users(&path)?;
+                loads.add(USERS, rows, started.elapsed());
                 std::fs::remove_file(&path).ok();
                 bar.inc(rows);
             }
