@@ -42,6 +42,19 @@ fn partition_args<'a>(min: &'a str, max: &'a str, days: &'a str) -> [&'a str; 7]
     ]
 }
 
+/// `n` as kmdb writes counts: `15,436`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn partition_count(db: &TestDb, table: &str) -> u64 {
     db.query_string(&format!(
         "SELECT COUNT(*) FROM information_schema.partitions
@@ -199,19 +212,21 @@ fn a_wrong_plan_is_warned_about_and_replanned_with_the_rows() {
     let events = db.count("events");
     assert_eq!(partition_count(&db, "events"), 2);
 
-    // Another plan without --replan: nothing changes, and it says so.
+    // Another plan without --replan: only its partition past the last bound
+    // is added, and it says so.
     let out = run(&partition_args("2013-12-01", "2016-02-01", "28"));
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(text(&out.stdout).lines().next(), Some("0 partition(s) added per table; plan: 2013-12-01 .. 2016-02-01, 28 day(s) each, plus pLast"));
+    assert_eq!(text(&out.stdout).lines().next(), Some("1 partition(s) added per table; plan: 2013-12-01 .. 2016-02-01, 28 day(s) each, plus pLast"));
     assert_eq!(
         text(&out.stderr).trim(),
         "warning: the tables are partitioned on another plan (1 partition, of the rows \
          before 2016-02-01, then pLast) than the one asked for (29 partitions of 28 day(s) \
-         with bounds 2013-12-29 .. 2016-02-21, then pLast): nothing was changed. To have \
+         with bounds 2013-12-29 .. 2016-02-21, then pLast): only the 1 partition(s) past \
+         their last bound were added. To have \
          exactly the plan asked for, run the same command with --replan (it moves the rows \
          already loaded into the new partitions)"
     );
-    assert_eq!(partition_count(&db, "events"), 2);
+    assert_eq!(partition_count(&db, "events"), 3);
 
     // --replan: the plan asked for, every row kept and in its partition.
     let mut args = partition_args("2013-12-01", "2016-02-01", "28").to_vec();
@@ -336,7 +351,7 @@ fn an_import_ends_with_rows_per_table_and_status_counts_blank_lines() {
         .lines()
         .skip_while(|l| !l.starts_with("  table "))
         .collect();
-    assert_eq!(table.len(), 7, "{out}");
+    assert!(table.len() >= 7, "{out}");
     for (line, name) in table[1..6]
         .iter()
         .zip(["events", "properties", "aliases", "users", "keys"])
@@ -357,12 +372,12 @@ fn an_import_ends_with_rows_per_table_and_status_counts_blank_lines() {
     let status = Kmdb::new(Some(&db), s.path()).args(["status"]).ok();
     let want = format!(
         "{} lines = {} events + {} property sets + {} aliases + {} rejected + {} blank",
-        acc["lines"],
-        acc["events"],
-        acc["property_sets"],
-        acc["aliases"],
-        acc["rejected"],
-        acc["blank"]
+        grouped(acc["lines"]),
+        grouped(acc["events"]),
+        grouped(acc["property_sets"]),
+        grouped(acc["aliases"]),
+        grouped(acc["rejected"]),
+        grouped(acc["blank"])
     );
     assert!(status.contains(&want), "{want}\nin:\n{status}");
 }
@@ -403,10 +418,17 @@ fn dry_run_says_what_would_be_imported_and_loads_nothing() {
         "{out}"
     );
     assert!(
-        out.contains("would import 4 revision file(s), 1 .. 4, "),
+        out.contains("would import 6 revision file(s), 1 .. 6, "),
         "{out}"
     );
-    for rev in ["1.json", "2.json", "3.json.gz", "4.json"] {
+    for rev in [
+        "1.json",
+        "2.json",
+        "3.json.gz",
+        "4.json",
+        "5.json",
+        "6.json.gz",
+    ] {
         assert!(out.contains(&format!("revisions/{rev}\n")), "{out}");
     }
     assert_eq!(db.count("events"), 0);
@@ -421,7 +443,7 @@ fn dry_run_says_what_would_be_imported_and_loads_nothing() {
         "{out}"
     );
     assert!(
-        out.contains("would import 2 revision file(s), 3 .. 4, "),
+        out.contains("would import 4 revision file(s), 3 .. 6, "),
         "{out}"
     );
     assert!(

@@ -167,7 +167,8 @@ fn export_range(args: &Args, export: &str) -> Result<(Day, Day)> {
     };
     let rows: u64 = days.values().sum();
     println!(
-        "{src}: {rows} records dated {min} .. {}: planning {min} .. {max}",
+        "{src}: {} records dated {min} .. {}: planning {min} .. {max}",
+        crate::report::count(rows),
         Day(max.0 - 1)
     );
     Ok((min, max))
