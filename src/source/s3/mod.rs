@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
@@ -135,10 +134,8 @@ impl S3Source {
             .enable_all()
             .build()
             .context("starting the S3 I/O runtime")?;
-        let region = RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(https_client())
-            .region(region)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
@@ -148,8 +145,15 @@ impl S3Source {
         if let Some(endpoint) = &config.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
+        // The loader's own region chain (environment, profile, instance
+        // metadata) uses its HTTPS client; us-east-1 when it finds none.
         let shared = runtime.block_on(loader.load());
+        let region = shared
+            .region()
+            .cloned()
+            .unwrap_or_else(|| Region::new("us-east-1"));
         let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+            .region(region)
             // Our own MD5/size check covers downloads; SDK validation trips over ranged GETs.
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         if config.endpoint_url.is_some() {
