@@ -36,4 +36,9 @@ pub enum Command {
     Status(commands::status::Args),
     /// Empty the data tables and the state store, keeping the filter tables.
     Flush(commands::flush::Args),
+    /// People through funnels, any number of them in one pass (per person,
+    /// across aliases).
+    Funnel(commands::funnel::Args),
+    /// The most frequent sequences of events right after an event.
+    Next(commands::next::Args),
 }

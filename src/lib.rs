@@ -4,8 +4,10 @@
 //! files) → `decode` (SPEC §2) → `record` (§3) → `resolve` (filters,
 //! identities, ids) → `rows` (batch files) → `db` (a `Target` per database),
 //! wired by `pipeline`; `state` remembers identities and imported revisions;
-//! `commands` holds one file per subcommand.
+//! `commands` holds one file per subcommand; `analysis` counts funnels and
+//! next events over the rows `db` reads back.
 
+pub mod analysis;
 pub mod args;
 pub mod cli;
 pub mod commands;
@@ -69,6 +71,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Parse(args) => commands::parse::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Flush(args) => commands::flush::run(&args),
+        Command::Funnel(args) => commands::funnel::run(&args),
+        Command::Next(args) => commands::next::run(&args),
     }
 }
 

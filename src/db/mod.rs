@@ -6,6 +6,7 @@
 
 pub mod locks;
 pub mod mysql;
+pub mod read;
 pub mod url;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 pub use locks::PartitionLocks;
+pub use read::EventReader;
 pub use url::{Backend, DatabaseUrl};
 
 pub use crate::runs::RunInfo;
@@ -29,6 +31,18 @@ use crate::table::Table;
 pub fn connect(url: &DatabaseUrl) -> Result<Box<dyn Target>> {
     match url.backend() {
         Backend::MySql => Ok(Box::new(mysql::MySql::connect(url)?)),
+        Backend::Postgres => anyhow::bail!(
+            "DATABASE_URL {url}: PostgreSQL is not supported by this kmdb; use {}",
+            "mysql://user:password@host:port/database"
+        ),
+    }
+}
+
+/// Opens a reader of the loaded tables of the database `url` names, its
+/// schema checked (the analysis commands).
+pub fn event_reader(url: &DatabaseUrl) -> Result<Box<dyn EventReader>> {
+    match url.backend() {
+        Backend::MySql => Ok(Box::new(mysql::read::MySqlReader::open(url)?)),
         Backend::Postgres => anyhow::bail!(
             "DATABASE_URL {url}: PostgreSQL is not supported by this kmdb; use {}",
             "mysql://user:password@host:port/database"

@@ -1,9 +1,11 @@
 //! MySQL and MariaDB: sessions in UTC and utf8mb4, the schema and its
-//! partitions ([`schema`]), `LOAD DATA LOCAL INFILE` ([`load`]) and the
-//! statements on rows of earlier imports ([`rows`]).
+//! partitions ([`schema`]), `LOAD DATA LOCAL INFILE` ([`load`]), the
+//! statements on rows of earlier imports ([`rows`]) and the analysis
+//! commands' reads ([`read`]).
 
 pub mod errors;
 pub mod load;
+pub mod read;
 mod rows;
 mod runs;
 pub mod schema;
