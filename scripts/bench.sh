@@ -114,7 +114,7 @@ if [ ! -x /usr/bin/time ]; then
     { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q time; } >&2 ||
         die "apt-get install time failed"
 fi
-# The column lists below are Table::columns() of src/tsv.rs; fail loudly if
+# The column lists below are Table::columns() of src/table.rs; fail loudly if
 # they drift apart.
 COLS_events='id, t, n, user_id'
 COLS_properties='id, t, `key`, value, user_id, event_id'
@@ -123,7 +123,7 @@ COLS_users='id, name, alias_of'
 COLS_keys='id, string'
 for t in events properties aliases; do
     var="COLS_$t"
-    grep -qF "\"${!var}\"" src/tsv.rs || die "src/tsv.rs no longer lists the columns \"${!var}\" for $t: update bench.sh"
+    grep -qF "\"${!var}\"" src/table.rs || die "src/table.rs no longer lists the columns \"${!var}\" for $t: update bench.sh"
 done
 
 step "building kmdb (cargo build --release)"
@@ -287,7 +287,7 @@ t1=$(now)
 IMPORT_S="$(calc "$t1 - $t0")"
 IMPORT_RUNS=("$IMPORT_S")
 sed 's/^/   /' "$RUN/import.out" >&2
-EVENTS="$(awk '$1 == "events" { print $2; exit }' "$RUN/import.out")"
+EVENTS="$(awk '$1 == "events" { gsub(/,/, "", $2); print $2; exit }' "$RUN/import.out")"
 RSS_KB="$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$RUN/import.time")"
 IMPORT_COUNTS="$(counts "$IMPORT_DB")"
 IMPORT_SUMS="$(sums "$IMPORT_DB")"
@@ -338,7 +338,7 @@ rm -rf "$WORK/tsv"
 sql "" -e "DROP DATABASE \`$IMPORT_DB\`"
 
 # One LOAD DATA per file, run by xargs on up to N sessions at once (largest
-# files first); kmdb's statement (src/db/load.rs) and session settings.
+# files first); kmdb's statement (src/db/mysql/load.rs) and session settings.
 LOAD_OPTS="$(cat <<'SQL'
 CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'
 SQL
@@ -357,7 +357,7 @@ load_one() { # MODE FILE
         users/* | keys/*) sql+=" $(stmt "\`$table\`" REPLACE);" ;;
         */straight) sql+=" $(stmt "\`$table\` PARTITION (\`$part\`)" IGNORE);" ;;
         */exchange)
-            # As kmdb fills an empty partition (src/db/load.rs): bulk load
+            # As kmdb fills an empty partition (src/db/mysql/load.rs): bulk load
             # (no IGNORE, unique and foreign key checks off) into the
             # session's empty unpartitioned copy, then exchange (which
             # leaves the copy empty again for the session's next file).
@@ -490,7 +490,7 @@ timed_import() {
 
 # ------------------------------------------------- 3b. import, straight loads
 # The same import with every file loaded straight into its partition: what
-# the staging tables gain (src/db/load.rs).
+# the staging tables gain (src/db/mysql/load.rs).
 IMPORT_STRAIGHT_S=""
 if [ "$STRAIGHT" = 1 ]; then
     step "3b. kmdb import --no-staging (fresh database $IMPORT_DB)"

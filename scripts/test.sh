@@ -31,6 +31,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The analysis tests load kmdb's HTML page in a real headless browser:
+# Debian's chromium, installed like scripts/dev-db.sh installs MariaDB.
+if ! command -v chromium >/dev/null; then
+    command -v apt-get >/dev/null || { echo "test.sh: chromium not found and apt-get unavailable; install Chromium" >&2; exit 1; }
+    echo "test.sh: installing chromium with apt-get (takes a minute)" >&2
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } >&2 ||
+        { echo "test.sh: apt-get could not install chromium" >&2; exit 1; }
+fi
+
 for s in dev-db pg-db s3-server; do
     "scripts/$s.sh" status >/dev/null || started+=("$s")
     "scripts/$s.sh" start >/dev/null

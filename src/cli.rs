@@ -38,4 +38,9 @@ pub enum Command {
     Flush(commands::flush::Args),
     /// Remove the events, properties and aliases from before a day.
     Prune(commands::prune::Args),
+    /// People through funnels, any number of them in one pass (per person,
+    /// across aliases).
+    Funnel(commands::funnel::Args),
+    /// The most frequent sequences of events right after an event.
+    Next(commands::next::Args),
 }

@@ -4,8 +4,10 @@
 //! files) → `decode` (SPEC §2) → `record` (§3) → `resolve` (filters,
 //! identities, ids) → `rows` (batch files) → `db` (a `Target` per database),
 //! wired by `pipeline`; `state` remembers identities and imported revisions;
-//! `commands` holds one file per subcommand.
+//! `commands` holds one file per subcommand; `analysis` counts funnels and
+//! next events over the rows `db` reads back.
 
+pub mod analysis;
 pub mod args;
 pub mod cli;
 pub mod commands;
@@ -49,6 +51,15 @@ pub fn no_huge_pages() {
     }
 }
 
+/// The message of a failed run: each cause in turn, `: `-separated, with
+/// database drivers' errors in words.
+pub fn error_message(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|cause| db::describe_cause(cause).unwrap_or_else(|| cause.to_string()))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -61,6 +72,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => commands::status::run(&args),
         Command::Flush(args) => commands::flush::run(&args),
         Command::Prune(args) => commands::prune::run(&args),
+        Command::Funnel(args) => commands::funnel::run(&args),
+        Command::Next(args) => commands::next::run(&args),
     }
 }
 

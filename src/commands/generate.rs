@@ -59,8 +59,8 @@ pub fn run(args: &Args) -> Result<()> {
     println!(
         "wrote {} revision file(s), {} lines, {} bytes to {}",
         summary.files,
-        summary.lines,
-        summary.bytes,
+        crate::report::count(summary.lines),
+        crate::report::count(summary.bytes),
         args.out.display()
     );
     Ok(())

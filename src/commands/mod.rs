@@ -4,8 +4,10 @@
 
 pub mod download;
 pub mod flush;
+pub mod funnel;
 pub mod generate;
 pub mod import;
+pub mod next;
 pub mod parse;
 pub mod partition;
 pub mod prune;

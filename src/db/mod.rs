@@ -8,6 +8,7 @@
 pub mod locks;
 pub mod mysql;
 pub mod postgres;
+pub mod read;
 pub mod url;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 pub use locks::PartitionLocks;
+pub use read::EventReader;
 pub use url::{Backend, DatabaseUrl};
 
 pub use crate::runs::RunInfo;
@@ -33,6 +35,26 @@ pub fn connect(url: &DatabaseUrl) -> Result<Box<dyn Target>> {
         Backend::MySql => Ok(Box::new(mysql::MySql::connect(url)?)),
         Backend::Postgres => Ok(Box::new(postgres::Postgres::connect(url)?)),
     }
+}
+
+/// Opens a reader of the loaded tables of the database `url` names, its
+/// schema checked (the analysis commands).
+pub fn event_reader(url: &DatabaseUrl) -> Result<Box<dyn EventReader>> {
+    match url.backend() {
+        Backend::MySql => Ok(Box::new(mysql::read::MySqlReader::open(url)?)),
+        Backend::Postgres => anyhow::bail!(
+            "DATABASE_URL {url}: PostgreSQL is not supported by this kmdb; use {}",
+            "mysql://user:password@host:port/database"
+        ),
+    }
+}
+
+/// A database driver's error among the causes of a failure, in words (the
+/// drivers' own `Display` shows their structures); `None` for any other.
+pub fn describe_cause(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    cause
+        .downcast_ref::<::mysql::Error>()
+        .map(mysql::errors::describe)
 }
 
 /// One import's line in the database's history (`kmdb_imports`).
@@ -141,6 +163,12 @@ pub trait Target: Send {
     /// Adds partitions for the planned `bounds` past each table's last one;
     /// returns how many were added per table.
     fn add_partitions(&mut self, bounds: &[Day]) -> Result<usize>;
+    /// Gives `events`, `properties` and `aliases` exactly the partitions of
+    /// `bounds` (each holding the rows before its bound, the first all rows
+    /// before its bound) and the catch-all `pLast`, keeping every row;
+    /// tables already so are left alone. Returns the tables changed. It may
+    /// rewrite whole tables: `kmdb partition --replan` only.
+    fn replan_partitions(&mut self, bounds: &[Day]) -> Result<usize>;
 
     // Loading.
     /// Drops what an interrupted import left behind (staging tables).

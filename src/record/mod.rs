@@ -150,6 +150,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The record's time, unix seconds.
+    pub fn t(&self) -> i64 {
+        self.t
+    }
+
     pub fn view<'a>(&self, texts: &'a Texts) -> View<'a> {
         let (identity, t) = (texts.text(self.identity), self.t);
         let props = Props {

@@ -268,6 +268,10 @@ impl Target for Postgres {
         partition::extend_partitions(&mut self.client, bounds)
     }
 
+    fn replan_partitions(&mut self, bounds: &[Day]) -> Result<usize> {
+        partition::replan_partitions(&mut self.client, bounds)
+    }
+
     fn drop_stages(&mut self) -> Result<()> {
         // Staging tables are temporary: they end with their session.
         Ok(())

@@ -295,6 +295,75 @@ pub fn extend_partitions(client: &mut Client, bounds: &[Day]) -> Result<usize> {
     Ok(added)
 }
 
+/// The statements that give `table`, whose partitions are `old` (names of
+/// its [`PartitionMap`]), exactly the partitions of `bounds` and the
+/// `DEFAULT` one: the old partitions are detached and renamed aside, the new
+/// ones created, every row copied into them, the old ones dropped. Run in
+/// one transaction that holds `table` locked.
+pub fn replan_sql(table: Table, old: &[&str], bounds: &[Day]) -> Vec<String> {
+    let name = table.name();
+    let aside = |p: &str| format!("{}_kmdb_replan", table_of(table, p));
+    let mut out = Vec::new();
+    for p in old {
+        out.push(format!(
+            "ALTER TABLE {name} DETACH PARTITION {}",
+            table_of(table, p)
+        ));
+        out.push(format!(
+            "ALTER TABLE {} RENAME TO {}",
+            table_of(table, p),
+            aside(p)
+        ));
+    }
+    let mut from = None;
+    for &to in bounds {
+        out.push(create_sql(table, from, to));
+        from = Some(to);
+    }
+    out.push(format!(
+        "CREATE TABLE {} PARTITION OF {name} DEFAULT",
+        table_of(table, partition::LAST)
+    ));
+    for p in old {
+        out.push(format!("INSERT INTO {name} SELECT * FROM {}", aside(p)));
+        out.push(format!("DROP TABLE {}", aside(p)));
+    }
+    out
+}
+
+/// Gives each table exactly the partitions of `bounds`, moving its rows; one
+/// transaction. Returns the tables changed.
+pub fn replan_partitions(client: &mut Client, bounds: &[Day]) -> Result<usize> {
+    if bounds.len() + 1 > partition::MAX_PARTITIONS {
+        bail!(
+            "the plan has {} partitions; kmdb allows at most {} (as MySQL)",
+            bounds.len() + 1,
+            partition::MAX_PARTITIONS
+        );
+    }
+    let mut tx = client
+        .transaction()
+        .doing("starting to re-plan partitions")?;
+    let mut changed = 0;
+    for table in Table::ALL {
+        let name = table.name();
+        tx.batch_execute(&format!("LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
+            .doing(&format!("locking {name}"))?;
+        let map = partitions(&mut tx, table)?;
+        if map.day_bounds() == bounds && map.len() == bounds.len() + 1 {
+            continue;
+        }
+        let old: Vec<&str> = (0..map.len()).map(|i| map.name(i)).collect();
+        for sql in replan_sql(table, &old, bounds) {
+            tx.batch_execute(&sql)
+                .doing(&format!("re-planning the partitions of {name}"))?;
+        }
+        changed += 1;
+    }
+    tx.commit().doing("committing the new partitions")?;
+    Ok(changed)
+}
+
 /// The table of `partition` of `table` (`""`: the table itself).
 fn part_table(table: Table, partition: &str) -> String {
     if partition.is_empty() {
