@@ -18,7 +18,7 @@ mod flat;
 mod full;
 
 pub use flat::flat_object;
-pub use full::full_object;
+pub use full::{array_values, full_object};
 
 /// Longest name or value stored, in characters (`VARCHAR(255)`).
 pub const MAX_CHARS: usize = 255;
@@ -30,6 +30,7 @@ pub const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reject {
     BadTimestamp,
+    Duplicate,
     Empty,
     IgnoredUser,
     Malformed,
@@ -40,8 +41,9 @@ pub enum Reject {
 }
 
 impl Reject {
-    pub const ALL: [Reject; 8] = [
+    pub const ALL: [Reject; 9] = [
         Reject::BadTimestamp,
+        Reject::Duplicate,
         Reject::Empty,
         Reject::IgnoredUser,
         Reject::Malformed,
@@ -55,6 +57,7 @@ impl Reject {
     pub fn as_str(self) -> &'static str {
         match self {
             Reject::BadTimestamp => "bad_timestamp",
+            Reject::Duplicate => "duplicate",
             Reject::Empty => "empty",
             Reject::IgnoredUser => "ignored_user",
             Reject::Malformed => "malformed",
@@ -145,9 +148,39 @@ pub struct Entry {
     second: Span,
     /// A range of [`Texts`]'s property spans.
     props: Span,
+    /// The event's duplicate key (see [`Entry::with_duplicate_key`]); 0
+    /// when it has none.
+    duplicate_key: u64,
 }
 
 impl Entry {
+    /// The kind of record.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The time, in unix seconds.
+    pub fn t(&self) -> i64 {
+        self.t
+    }
+
+    /// This event with a key that an earlier event with the same key makes
+    /// a duplicate of (a format that deduplicates, like Mixpanel's
+    /// `$insert_id`, sets it). Any `u64`: 0 is taken as 1, so that 0 can
+    /// mean "none".
+    pub fn with_duplicate_key(self, key: u64) -> Entry {
+        Entry {
+            duplicate_key: key.max(1),
+            ..self
+        }
+    }
+
+    /// The key set by [`Entry::with_duplicate_key`], if any.
+    #[inline]
+    pub fn duplicate_key(&self) -> Option<u64> {
+        (self.duplicate_key != 0).then_some(self.duplicate_key)
+    }
+
     pub fn view<'a>(&self, texts: &'a Texts) -> View<'a> {
         let (identity, t) = (texts.text(self.identity), self.t);
         let props = Props {
@@ -300,9 +333,24 @@ pub fn is_numeric(identity: &[u8]) -> bool {
 /// Receives the members of a line as a reader finds them.
 pub trait Members<'a> {
     fn member(&mut self, key: Cow<'a, str>, value: Value<'a>);
+
+    /// Called for a member whose value is an object: true makes the reader
+    /// hand that object's members to [`Members::member`] one by one, then
+    /// call [`Members::leave`]; false (the default) gives the object as one
+    /// value, its compact JSON text.
+    #[inline]
+    fn enter(&mut self, key: &str) -> bool {
+        let _ = key;
+        false
+    }
+
+    /// The end of an object [`Members::enter`] opened.
+    #[inline]
+    fn leave(&mut self) {}
 }
 
 /// A member's value, as far as classification needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value<'a> {
     Null,
     /// A string's content.
@@ -434,6 +482,13 @@ impl<'a, 't> Fields<'a, 't> {
         positions.get(key).copied()
     }
 
+    /// Forgets the properties gathered so far (a record whose other members
+    /// are not properties, such as an alias read from another format).
+    pub fn drop_properties(&mut self) {
+        self.texts.props.truncate(self.props_start);
+        self.positions = None;
+    }
+
     /// Takes this line's texts out again: the line was not a record.
     pub fn abandon(self) {
         self.texts.text.truncate(self.text_start);
@@ -488,6 +543,7 @@ impl<'a, 't> Fields<'a, 't> {
                 start: self.props_start,
                 end: texts.props.len(),
             },
+            duplicate_key: 0,
         })
     }
 }
@@ -549,7 +605,7 @@ fn plain_seconds(text: &[u8]) -> Option<i64> {
 }
 
 /// JSON number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn is_json_number(s: &str) -> bool {
+pub fn is_json_number(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
     let digits = |i: &mut usize| {
