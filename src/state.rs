@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::duplicates::DuplicateKeys;
 use crate::identity::{Ident, Identities};
 use crate::intern::Interner;
 
@@ -74,6 +75,9 @@ pub struct Snapshot {
     pub saved_stored: Vec<bool>,
     pub keys: KeyTable,
     pub saved_keys: usize,
+    /// Duplicate keys of events (Mixpanel's `$insert_id`), read per day as
+    /// the import needs them.
+    pub duplicates: DuplicateKeys,
 }
 
 pub struct StateStore {
@@ -94,7 +98,8 @@ impl StateStore {
                  root INTEGER NOT NULL, stored INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS keys(id INTEGER PRIMARY KEY, string TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS revisions(revision INTEGER PRIMARY KEY,
-                 lines INTEGER NOT NULL, import_id INTEGER NOT NULL, imported_at TEXT NOT NULL);",
+                 lines INTEGER NOT NULL, import_id INTEGER NOT NULL, imported_at TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS duplicate_keys(day INTEGER PRIMARY KEY, keys BLOB NOT NULL);",
         )
         .with_context(|| format!("initialising state store {}", path.display()))?;
         let store = StateStore {
@@ -213,6 +218,7 @@ impl StateStore {
             saved_roots,
             keys,
             saved_keys,
+            duplicates: DuplicateKeys::new(Some(self.path.clone())),
         })
     }
 
@@ -256,6 +262,12 @@ impl StateStore {
             for &(rev, lines) in revisions {
                 put.execute(params![rev as i64, lines as i64, import_id as i64])?;
             }
+            let mut put =
+                tx.prepare("INSERT OR REPLACE INTO duplicate_keys(day, keys) VALUES(?1, ?2)")?;
+            snap.duplicates.for_each_changed_day(|day, keys| {
+                put.execute(params![day, keys])?;
+                Ok(())
+            })?;
             tx.execute(
                 "DELETE FROM meta WHERE key IN ('in_flight', 'in_flight_filters')",
                 [],
@@ -276,6 +288,7 @@ impl StateStore {
         self.conn.execute_batch(
             "BEGIN;
              DELETE FROM identities; DELETE FROM keys; DELETE FROM revisions;
+             DELETE FROM duplicate_keys;
              DELETE FROM meta WHERE key IN ('in_flight', 'in_flight_filters', 'last_import_id');
              COMMIT;",
         )?;

@@ -74,6 +74,12 @@ impl FileNames for Mixpanel {
     fn names(&self) -> &'static str {
         "YYYY-MM-DD.json[l][.gz] or N.json[l][.gz]"
     }
+
+    /// A day file's revision number means nothing to its user: the rejects
+    /// file names the file.
+    fn rejects_name_files(&self) -> bool {
+        true
+    }
 }
 
 /// Whether a Mixpanel line's `properties` member was seen, and how.

@@ -281,7 +281,15 @@ impl Run<'_> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let rejects = RejectsFile::new(&plan.work_dir.join(format!("rejects-{stamp}.tsv")));
+        let mut rejects = RejectsFile::new(&plan.work_dir.join(format!("rejects-{stamp}.tsv")));
+        if self.format.rejects_name_files() {
+            let name = |f: &RevisionFile| f.path.file_name().map(|n| n.to_string_lossy().into());
+            let names = self
+                .files
+                .iter()
+                .filter_map(|f| Some((f.revision, name(f)?)));
+            rejects = rejects.naming_files(names.collect());
+        }
         let mut resolver = Resolver::new(&mut snap, filters, unapplied, writer, rejects);
 
         let bar = progress.bytes("rows", total_bytes);

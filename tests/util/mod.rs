@@ -16,8 +16,9 @@ pub const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/con
 pub const REALDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/realdata/km-bgh");
 
 /// The reasons of rejected lines, as `kmdb import` lists them in its accounting.
-pub const REASONS: [&str; 8] = [
+pub const REASONS: [&str; 9] = [
     "bad_timestamp",
+    "duplicate",
     "empty",
     "ignored_user",
     "malformed",

@@ -14,11 +14,18 @@ use crate::partition::{self, PartitionMap};
 use crate::table::{Table, DATA_TABLES};
 
 /// The SQL files of `migrations/`, applied in order and recorded.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "create_tables",
-    include_str!("../../../migrations/mysql/0001_create_tables.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "create_tables",
+        include_str!("../../../migrations/mysql/0001_create_tables.sql"),
+    ),
+    (
+        2,
+        "rejected_duplicate",
+        include_str!("../../../migrations/mysql/0002_rejected_duplicate.sql"),
+    ),
+];
 
 /// Creates or upgrades the schema; returns the versions applied now.
 pub fn setup(conn: &mut Conn) -> Result<Vec<u32>> {
