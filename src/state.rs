@@ -99,7 +99,9 @@ impl StateStore {
              CREATE TABLE IF NOT EXISTS keys(id INTEGER PRIMARY KEY, string TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS revisions(revision INTEGER PRIMARY KEY,
                  lines INTEGER NOT NULL, import_id INTEGER NOT NULL, imported_at TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS duplicate_keys(day INTEGER PRIMARY KEY, keys BLOB NOT NULL);",
+             CREATE TABLE IF NOT EXISTS duplicate_keys(day INTEGER PRIMARY KEY, keys BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS duplicate_keys_pending(day INTEGER PRIMARY KEY,
+                 keys BLOB NOT NULL);",
         )
         .with_context(|| format!("initialising state store {}", path.display()))?;
         let store = StateStore {
@@ -174,8 +176,13 @@ impl StateStore {
             })? as u64)
     }
 
-    /// Loads identities, groups and keys into memory.
+    /// Loads identities, groups and keys into memory for an import, and
+    /// deletes the duplicate keys an import that died had written aside
+    /// (see [`crate::duplicates`]): they were never committed.
     pub fn load(&self) -> Result<Snapshot> {
+        self.conn
+            .execute("DELETE FROM duplicate_keys_pending", [])
+            .with_context(|| format!("clearing state store {}", self.path.display()))?;
         let mut identities = Identities::default();
         let mut stored = Vec::new();
         let mut saved_roots = Vec::new();
@@ -262,6 +269,13 @@ impl StateStore {
             for &(rev, lines) in revisions {
                 put.execute(params![rev as i64, lines as i64, import_id as i64])?;
             }
+            // The days written aside during the import, then those still in
+            // memory (whose keys include those written aside).
+            tx.execute_batch(
+                "INSERT OR REPLACE INTO duplicate_keys(day, keys)
+                     SELECT day, keys FROM duplicate_keys_pending;
+                 DELETE FROM duplicate_keys_pending;",
+            )?;
             let mut put =
                 tx.prepare("INSERT OR REPLACE INTO duplicate_keys(day, keys) VALUES(?1, ?2)")?;
             snap.duplicates.for_each_changed_day(|day, keys| {
@@ -288,7 +302,7 @@ impl StateStore {
         self.conn.execute_batch(
             "BEGIN;
              DELETE FROM identities; DELETE FROM keys; DELETE FROM revisions;
-             DELETE FROM duplicate_keys;
+             DELETE FROM duplicate_keys; DELETE FROM duplicate_keys_pending;
              DELETE FROM meta WHERE key IN ('in_flight', 'in_flight_filters', 'last_import_id');
              COMMIT;",
         )?;

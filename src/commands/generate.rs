@@ -34,6 +34,10 @@ pub struct Args {
     /// of one day's file, which sets the number of days).
     #[arg(long, default_value = "64MiB")]
     pub file_size: String,
+    /// Mixpanel: the number of day files, in place of --file-size (e.g.
+    /// 730 for two years, as a KM export's times span).
+    #[arg(long)]
+    pub days: Option<u64>,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
@@ -46,12 +50,28 @@ pub fn run(args: &Args) -> Result<()> {
         (Some(s), None) => Amount::Bytes(size(s)?),
         (None, None) => return Err(usage("give --size or --lines")),
     };
+    let file_bytes = match (args.format, args.days) {
+        (_, None) => size(&args.file_size)?,
+        (InputFormat::Km, Some(_)) => {
+            return Err(usage(
+                "--days is for --format mixpanel (KM files are cut by --file-size)",
+            ))
+        }
+        (InputFormat::Mixpanel, Some(0)) => return Err(usage("--days must be at least 1")),
+        (InputFormat::Mixpanel, Some(days)) => {
+            let bytes = match amount {
+                Amount::Bytes(b) => b,
+                Amount::Lines(n) => n.saturating_mul(generate::mixpanel::MEAN_LINE_BYTES),
+            };
+            bytes.div_ceil(days).max(1)
+        }
+    };
     let opts = GenerateOptions {
         out: args.out.clone(),
         amount,
         seed: args.seed,
         gzip_every: args.gzip_every,
-        file_bytes: size(&args.file_size)?,
+        file_bytes,
     };
     let progress = Progress::new(Mode::auto(args.quiet));
     let total = match amount {

@@ -220,6 +220,7 @@ impl Run<'_> {
             .context("starting worker threads")?;
         let revisions: Vec<u64> = self.files.iter().map(|f| f.revision).collect();
         let mut snap = state.load()?;
+        snap.duplicates.set_budget(plan.duplicate_keys_memory);
         if self.redo {
             progress.log(
                 "the filters changed since the interrupted import: removing the rows it loaded",
