@@ -499,3 +499,39 @@ fn sigkill_then_rerun_equals_a_clean_run() {
         stored_keys(&s.join("clean.sqlite"))
     );
 }
+
+/// `kmdb generate --format mixpanel --days N` writes N day files; `--days`
+/// is refused for KM, whose files are cut by size.
+#[test]
+fn generate_writes_the_days_asked_for() {
+    let s = Scratch::new();
+    let out = Kmdb::new(None, s.path())
+        .args([
+            "generate", "--format", "mixpanel", "--lines", "3000", "--days", "6",
+        ])
+        .args(["--out"])
+        .arg_path(&s.join("mp"))
+        .args(["-q"])
+        .ok();
+    assert!(
+        out.starts_with("wrote 6 revision file(s), 3000 lines"),
+        "{out}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(s.join("mp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.first().map(String::as_str), Some("2014-01-01.json"));
+    assert_eq!(names.last().map(String::as_str), Some("2014-01-06.json"));
+    let refused = Kmdb::new(None, s.path())
+        .args(["generate", "--lines", "10", "--days", "6", "--out"])
+        .arg_path(&s.join("km"))
+        .output();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--days is for --format mixpanel"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

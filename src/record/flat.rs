@@ -31,8 +31,16 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// An object entered at `depth` (see [`Cursor::members`]); not inlined,
+    /// so that the line's own loop is.
+    #[inline(never)]
+    fn nested<M: Members<'a>>(&mut self, fields: &mut M, depth: usize) -> Option<()> {
+        self.members(fields, depth)
+    }
+
     /// An object's members, from its `{` to its `}`, at `depth` objects
     /// inside the line's.
+    #[inline(always)]
     fn members<M: Members<'a>>(&mut self, fields: &mut M, depth: usize) -> Option<()> {
         self.eat(b'{')?;
         if self.eat(b'}').is_some() {
@@ -45,7 +53,7 @@ impl<'a> Cursor<'a> {
                 if depth >= MAX_DEPTH || !fields.enter(&key) {
                     return None;
                 }
-                self.members(fields, depth + 1)?;
+                self.nested(fields, depth + 1)?;
                 fields.leave();
             } else {
                 let value = self.value()?;

@@ -399,6 +399,27 @@ pub struct Fields<'a, 't> {
     /// Position of each property name once there are many (a linear scan
     /// would make a hostile line with many keys quadratic).
     positions: Option<HashMap<String, usize>>,
+    /// The [`name_bits`] of this line's property names.
+    names: u128,
+}
+
+/// Two bits of a 128-bit filter for a property name, from its length and
+/// its first, middle and last bytes. A line's names set theirs: a name
+/// whose bits are not both set is surely new, so most names skip the
+/// search for an earlier one (a Mixpanel line has 15 to 20 properties).
+#[inline]
+fn name_bits(key: &str) -> u128 {
+    let b = key.as_bytes();
+    let (first, mid, last) = match b {
+        [] => (0, 0, 0),
+        _ => (b[0], b[b.len() / 2], b[b.len() - 1]),
+    };
+    let x = (b.len() as u32)
+        ^ (u32::from(first) << 8)
+        ^ (u32::from(mid) << 16)
+        ^ (u32::from(last) << 24);
+    let h = x.wrapping_mul(0x9e37_79b1);
+    (1u128 << (h >> 25)) | (1u128 << ((h >> 18) & 127))
 }
 
 impl<'a, 't> Fields<'a, 't> {
@@ -415,6 +436,7 @@ impl<'a, 't> Fields<'a, 't> {
             props_start: texts.props.len(),
             texts,
             positions: None,
+            names: 0,
         }
     }
 
@@ -446,9 +468,16 @@ impl<'a, 't> Fields<'a, 't> {
     /// Duplicate keys: the last value wins, in the place of the first; a
     /// null drops the key (until a later value sets it again).
     fn property(&mut self, key: &str, value: Option<&str>) {
-        match (value, self.slot(key)) {
+        let bits = name_bits(key);
+        let slot = if self.names & bits == bits {
+            self.slot(key)
+        } else {
+            None
+        };
+        match (value, slot) {
             (Some(v), Some(i)) => self.texts.props[i].1 = push(&mut self.texts.text, v),
             (Some(v), None) => {
+                self.names |= bits;
                 if let Some(positions) = &mut self.positions {
                     positions.insert(key.to_owned(), self.texts.props.len());
                 }
@@ -467,7 +496,7 @@ impl<'a, 't> Fields<'a, 't> {
         let name = |k: &Span| &text[k.start..k.end];
         let start = self.props_start;
         let mine = &props[start..];
-        if mine.len() < 16 {
+        if mine.len() < 32 {
             return mine
                 .iter()
                 .position(|(k, _)| name(k) == key)
@@ -487,6 +516,7 @@ impl<'a, 't> Fields<'a, 't> {
     pub fn drop_properties(&mut self) {
         self.texts.props.truncate(self.props_start);
         self.positions = None;
+        self.names = 0;
     }
 
     /// Takes this line's texts out again: the line was not a record.
