@@ -340,8 +340,10 @@ step "3. database floor: the same rows from ready TSV files, mariadb client"
 mkdir -p "$FLOOR"
 # One file per (table, partition): the import's batches merged, sorted by
 # (t, id) (each batch already is; `t` sorts as text).
-for key in $(ls "$WORK/tsv" | sed -E 's/\.[0-9]+\.tsv$//' | sort -u); do
-    sort -m -t $'\t' -k2,2 -k1,1n "$WORK/tsv/$key".*.tsv >"$FLOOR/$key.tsv"
+# The import keeps its batch files in a directory of its own under tsv/.
+TSV_DIR="$(ls -d "$WORK"/tsv/*/ | head -n 1)"
+for key in $(ls "$TSV_DIR" | grep '\.tsv$' | sed -E 's/\.[0-9]+\.tsv$//' | sort -u); do
+    sort -m -t $'\t' -k2,2 -k1,1n "$TSV_DIR/$key".*.tsv >"$FLOOR/$key.tsv"
 done
 # users and keys as kmdb writes them (escaped like the TSV files, NULL as \N),
 # dumped from the import's database in primary key order.

@@ -1,5 +1,5 @@
-//! Argument groups several subcommands share: the database and the S3
-//! source.
+//! Argument groups several subcommands share: the database, the state
+//! store and the S3 source.
 
 use std::path::PathBuf;
 
@@ -7,9 +7,10 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::db::url::URL_FORMS;
-use crate::db::DatabaseUrl;
+use crate::db::{Backend, DatabaseUrl};
 use crate::exit::usage;
 use crate::source::{s3, Source};
+use crate::state;
 
 /// The database.
 #[derive(Args, Debug, Clone)]
@@ -33,13 +34,27 @@ impl DbArgs {
 /// The state store.
 #[derive(Args, Debug, Clone)]
 pub struct StateArgs {
-    /// State store file (identities, keys, imported revisions).
-    #[arg(
-        long = "state",
-        env = "KMDB_STATE",
-        default_value = "kmdb-state.sqlite"
-    )]
-    pub path: PathBuf,
+    /// State store file (identities, keys, imported revisions) [default:
+    /// kmdb-state-HOST-PORT-DATABASE.sqlite in the current directory, one
+    /// per database]
+    #[arg(long = "state", env = "KMDB_STATE")]
+    pub path: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// The state file: `--state`, or the default one of the database `url`.
+    pub fn path_for(&self, url: &DatabaseUrl) -> PathBuf {
+        match &self.path {
+            Some(p) if !p.as_os_str().is_empty() => p.clone(),
+            _ => {
+                let port = url.port().unwrap_or(match url.backend() {
+                    Backend::MySql => 3306,
+                    Backend::Postgres => 5432,
+                });
+                PathBuf::from(state::default_file_name(url.host(), port, &url.database()))
+            }
+        }
+    }
 }
 
 /// Where an S3 export is and how to fetch it.

@@ -91,7 +91,7 @@ impl Hasher for KeyHasher {
 
 impl DuplicateKeys {
     /// Keys of earlier imports are read from the state store at `store`
-    /// (which has the tables of [`crate::state`]).
+    /// (its `duplicate_keys` tables).
     pub fn new(store: Option<PathBuf>) -> DuplicateKeys {
         DuplicateKeys::with_budget(store, MEMORY_BUDGET)
     }
@@ -242,10 +242,10 @@ impl DuplicateKeys {
     /// Each day in memory that gained keys, with all its keys (read and
     /// added) as the state store keeps them: sorted, 8 bytes each,
     /// little-endian. (The days written aside are in the pending table.)
-    pub fn for_each_changed_day(
+    pub fn for_each_changed_day<E>(
         &self,
-        mut each: impl FnMut(i64, &[u8]) -> Result<()>,
-    ) -> Result<()> {
+        mut each: impl FnMut(i64, &[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let mut days: Vec<(&i64, &DayKeys)> = self
             .days
             .iter()
@@ -337,8 +337,8 @@ mod tests {
             conn.execute(
                 "INSERT OR REPLACE INTO duplicate_keys VALUES(?1, ?2)",
                 rusqlite::params![day, blob],
-            )?;
-            Ok(())
+            )
+            .map(drop)
         })
         .unwrap();
         let mut stmt = conn
@@ -399,7 +399,7 @@ mod tests {
         large
             .for_each_changed_day(|day, blob| {
                 want.push((day, decode(blob).unwrap()));
-                Ok(())
+                anyhow::Ok(())
             })
             .unwrap();
         assert_eq!(got, want);
@@ -421,7 +421,7 @@ mod tests {
         let mut out = Vec::new();
         keys.for_each_changed_day(|day, blob| {
             out.push((day, decode(blob).unwrap()));
-            Ok(())
+            anyhow::Ok(())
         })
         .unwrap();
         assert_eq!(out, [(0, vec![1, 2, 3, 5, 9, u64::MAX]), (3, vec![4])]);

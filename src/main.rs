@@ -18,8 +18,13 @@ fn main() -> ExitCode {
     }
     kmdb::no_huge_pages();
     let result = kmdb::run(kmdb::cli::Cli::parse());
-    if let Err(err) = &result {
-        eprintln!("kmdb: error: {err:#}");
+    match &result {
+        // The message says what stopped and how to resume.
+        Err(err) if err.chain().any(|c| c.is::<kmdb::exit::Interrupted>()) => {
+            eprintln!("kmdb: {err}");
+        }
+        Err(err) => eprintln!("kmdb: error: {err:#}"),
+        Ok(()) => {}
     }
     kmdb::exit::code(&result)
 }

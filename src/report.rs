@@ -55,11 +55,17 @@ impl fmt::Display for Accounting {
     }
 }
 
+/// Bytes of a rejected line escaped at once (see [`RejectsFile::write`]).
+const REJECT_PIECE: usize = 64 * 1024;
+
 /// Writes each rejected line as `revision TAB line TAB reason TAB text`, the
 /// text escaped like the TSV files; with [`RejectsFile::naming_files`],
-/// `file TAB line TAB reason TAB text`.
+/// `file TAB line TAB reason TAB text`. The lines go to a partial file
+/// first, which [`RejectsFile::finish`] moves to its name once the import
+/// has read every line: a file under that name is always whole.
 pub struct RejectsFile {
     path: PathBuf,
+    partial: PathBuf,
     out: Option<BufWriter<File>>,
     line: Vec<u8>,
     /// The file name of each revision, when the first column names files.
@@ -67,10 +73,13 @@ pub struct RejectsFile {
 }
 
 impl RejectsFile {
-    /// The file is created on the first reject.
-    pub fn new(path: &Path) -> RejectsFile {
+    /// The file `path` (`-2`, `-3`, ... added when the name is taken),
+    /// written as `partial` until finished; both are created on the first
+    /// reject.
+    pub fn new(path: &Path, partial: &Path) -> RejectsFile {
         RejectsFile {
             path: path.to_owned(),
+            partial: partial.to_owned(),
             out: None,
             line: Vec::new(),
             files: None,
@@ -87,17 +96,19 @@ impl RejectsFile {
         }
     }
 
+    /// The finished file, when there were rejects.
     pub fn path(&self) -> Option<&Path> {
         self.out.as_ref().map(|_| self.path.as_path())
     }
 
     pub fn write(&mut self, revision: u64, line_no: u64, reason: Reject, raw: &[u8]) -> Result<()> {
         if self.out.is_none() {
-            if let Some(dir) = self.path.parent() {
+            if let Some(dir) = self.partial.parent() {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
             }
-            let f = self.create_new()?;
+            let f = File::create(&self.partial)
+                .with_context(|| format!("creating rejects file {}", self.partial.display()))?;
             let mut out = BufWriter::new(f);
             let first = if self.files.is_some() {
                 "file"
@@ -113,16 +124,36 @@ impl RejectsFile {
             None => write!(self.line, "{revision}")?,
         }
         write!(self.line, "\t{line_no}\t{reason}\t")?;
-        escape_into(&mut self.line, raw);
-        self.line.push(b'\n');
         let out = self.out.as_mut().expect("opened above");
+        // Escaped a piece at a time: a rejected line can be hundreds of
+        // megabytes, and its escaped copy would be as long again.
+        let mut pieces = raw.chunks(REJECT_PIECE).peekable();
+        while let Some(piece) = pieces.next() {
+            escape_into(&mut self.line, piece);
+            if pieces.peek().is_none() {
+                break;
+            }
+            out.write_all(&self.line)
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            self.line.clear();
+        }
+        self.line.push(b'\n');
         out.write_all(&self.line)
-            .with_context(|| format!("writing {}", self.path.display()))
+            .with_context(|| format!("writing {}", self.partial.display()))
     }
 
-    /// Creates the file, never over another import's: when the name is
-    /// taken (two imports in one second), `-2`, `-3`, ... is added to it.
-    fn create_new(&mut self) -> Result<File> {
+    /// Writes out the partial file and gives it its name, never another
+    /// import's: when the name is taken (two imports in one second), `-2`,
+    /// `-3`, ... is added to it.
+    pub fn finish(&mut self) -> Result<()> {
+        let Some(out) = self.out.as_mut() else {
+            return Ok(());
+        };
+        out.flush()
+            .with_context(|| format!("writing {}", self.partial.display()))?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let (stem, ext) = match (self.path.file_stem(), self.path.extension()) {
             (Some(stem), Some(ext)) => (stem.to_owned(), format!(".{}", ext.to_string_lossy())),
             _ => (
@@ -137,27 +168,26 @@ impl RejectsFile {
                     .path
                     .with_file_name(format!("{}-{n}{ext}", stem.to_string_lossy())),
             };
-            match File::options().write(true).create_new(true).open(&path) {
-                Ok(f) => {
+            // A hard link fails rather than replace a file of that name.
+            match std::fs::hard_link(&self.partial, &path) {
+                Ok(()) => {
+                    std::fs::remove_file(&self.partial).ok();
                     self.path = path;
-                    return Ok(f);
+                    return Ok(());
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("creating rejects file {}", path.display()))
+                    return Err(e).with_context(|| {
+                        format!(
+                            "moving rejects file {} to {}",
+                            self.partial.display(),
+                            path.display()
+                        )
+                    })
                 }
             }
         }
         unreachable!("u32 names exhausted")
-    }
-
-    pub fn finish(&mut self) -> Result<()> {
-        if let Some(out) = self.out.as_mut() {
-            out.flush()
-                .with_context(|| format!("writing {}", self.path.display()))?;
-        }
-        Ok(())
     }
 }
 
@@ -186,7 +216,8 @@ mod tests {
     fn a_rejects_file_can_name_files() {
         let dir = tempfile::tempdir().unwrap();
         let names = HashMap::from([(16436, "2015-01-01.json".to_string())]);
-        let mut r = RejectsFile::new(&dir.path().join("r.tsv")).naming_files(names);
+        let (path, partial) = (dir.path().join("r.tsv"), dir.path().join("r.partial"));
+        let mut r = RejectsFile::new(&path, &partial).naming_files(names);
         r.write(16436, 3, Reject::Duplicate, b"{\"a\":\"\t\"}")
             .unwrap();
         r.write(7, 1, Reject::Malformed, b"x").unwrap();
@@ -203,11 +234,14 @@ mod tests {
     fn a_rejects_file_never_replaces_another() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rejects-1.tsv");
+        let partial = dir.path().join("run/rejects.tsv");
         let mut names = Vec::new();
         for text in [&b"first"[..], b"second", b"third"] {
-            let mut r = RejectsFile::new(&path);
+            let mut r = RejectsFile::new(&path, &partial);
             r.write(1, 1, Reject::Malformed, text).unwrap();
+            assert!(partial.exists() && r.path() != Some(partial.as_path()));
             r.finish().unwrap();
+            assert!(!partial.exists());
             names.push(r.path().unwrap().file_name().unwrap().to_owned());
         }
         assert_eq!(
@@ -216,5 +250,26 @@ mod tests {
         );
         let first = std::fs::read_to_string(&path).unwrap();
         assert!(first.ends_with("\tmalformed\tfirst\n"), "{first}");
+    }
+
+    /// A line longer than the pieces it is escaped in comes out whole,
+    /// escaped as in one piece, bytes to escape on the pieces' edges too.
+    #[test]
+    fn a_long_rejected_line_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut raw = vec![b'x'; 3 * REJECT_PIECE + 5];
+        for at in [0, REJECT_PIECE - 1, REJECT_PIECE, 2 * REJECT_PIECE + 1] {
+            raw[at] = b"\t\\\n\0"[at % 4];
+        }
+        raw.extend_from_slice(b"\xff\r");
+        let path = dir.path().join("rejects.tsv");
+        let mut r = RejectsFile::new(&path, &dir.path().join("rejects.partial"));
+        r.write(3, 7, Reject::Malformed, &raw).unwrap();
+        r.write(3, 8, Reject::Empty, b"{}").unwrap();
+        r.finish().unwrap();
+        let mut want = b"revision\tline\treason\ttext\n3\t7\tmalformed\t".to_vec();
+        escape_into(&mut want, &raw);
+        want.extend_from_slice(b"\n3\t8\tempty\t{}\n");
+        assert!(std::fs::read(&path).unwrap() == want);
     }
 }

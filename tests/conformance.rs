@@ -98,14 +98,16 @@ fn an_import_whose_state_commit_was_lost_reruns_to_the_same_rows() {
     let db = prepared_db("lost_commit", &s);
     db.insert_filters(Path::new(&format!("{CONFORMANCE}/filters.json")));
     import(&db, &s, Path::new(&export), &["--max-revision", "2"]);
-    let state = s.join("kmdb-state.sqlite");
+    let state = default_state(&db, &s);
     let saved = std::fs::read(&state).unwrap();
     import(&db, &s, Path::new(&export), &[]);
     let full = db.fingerprint();
     // Roll the state store back to before the second import and re-run it.
     std::fs::write(&state, saved).unwrap();
     for ext in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(s.join(&format!("kmdb-state.sqlite{ext}")));
+        let mut p = state.clone().into_os_string();
+        p.push(ext);
+        let _ = std::fs::remove_file(p);
     }
     db.exec("DELETE FROM kmdb_imports WHERE id > 1");
     import(&db, &s, Path::new(&export), &[]);

@@ -437,15 +437,15 @@ fn a_state_store_of_another_database_is_refused() {
     let export = small_export(&s);
     let a = setup_db("err_state_a", &s);
     let b = setup_db("err_state_b", &s);
-    import_shared(&a, &s, &export, &[]);
+    import_shared(&a, &s, &export, &["--state", "a-state.sqlite"]);
     let err = fails_shared(
         Kmdb::new(Some(&b), s.path())
-            .args(["import", "-q"])
+            .args(["import", "-q", "--state", "a-state.sqlite"])
             .arg_path(&export),
         &[],
     );
     assert!(err.contains("belongs to another database"), "{err}");
-    assert!(err.contains("kmdb-state.sqlite"), "{err}");
+    assert!(err.contains("a-state.sqlite"), "{err}");
     assert_eq!(b.count("events"), 0);
     assert_eq!(b.count("kmdb_imports"), 0);
 
@@ -471,7 +471,7 @@ fn flush_without_yes_refuses() {
     assert!(err.contains("--yes"), "{err}");
     assert_eq!(db.fingerprint(), before);
     assert_eq!(db.count("events"), 1);
-    assert!(s.join("kmdb-state.sqlite").exists());
+    assert!(default_state(&db, &s).exists());
 }
 
 /// A hole in the revision numbers is named but does not stop the import; a

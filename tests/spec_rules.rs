@@ -416,6 +416,9 @@ fn timestamps_at_both_ends_of_the_range() {
                 r#"{"_n":"max float","_p":"u","_t":253402300799.5}"#,
                 r#"{"_n":"too late","_p":"u","_t":253402300800}"#,
                 r#"{"_n":"negative","_p":"u","_t":-1}"#,
+                r#"{"_n":"negative fraction","_p":"u","_t":-0.5}"#,
+                r#"{"_n":"negative fraction string","_p":"u","_t":"-0.999"}"#,
+                r#"{"_n":"negative float","_p":"u","_t":-1.5}"#,
                 r#"{"_n":"float","_p":"u","_t":1400000000.9}"#,
                 r#"{"_n":"exponent","_p":"u","_t":1.4e9}"#,
                 r#"{"_n":"string","_p":"u","_t":"1400000001"}"#,
@@ -431,18 +434,21 @@ fn timestamps_at_both_ends_of_the_range() {
     assert_accounting(
         &out,
         &[
-            ("lines", 13),
-            ("events", 7),
+            ("lines", 16),
+            ("events", 9),
             ("property_sets", 1),
             ("aliases", 1),
-            ("rejected", 4),
-            ("bad_timestamp", 4),
+            ("rejected", 5),
+            ("bad_timestamp", 5),
         ],
     );
     let want = [
         ("zero", "1970-01-01 00:00:00"),
         ("max", "9999-12-31 23:59:59"),
         ("max float", "9999-12-31 23:59:59"),
+        // Truncated toward zero, then checked: 0 is in range, -1 is not.
+        ("negative fraction", "1970-01-01 00:00:00"),
+        ("negative fraction string", "1970-01-01 00:00:00"),
         ("float", "2014-05-13 16:53:20"),
         ("exponent", "2014-05-13 16:53:20"),
         ("string", "2014-05-13 16:53:21"),
@@ -493,7 +499,7 @@ fn timestamps_at_both_ends_of_the_range() {
             "SELECT CAST(t AS CHAR) FROM events PARTITION ({first})"
         ))
         .unwrap();
-    assert_eq!(in_first, ["1970-01-01 00:00:00"]);
+    assert_eq!(in_first, ["1970-01-01 00:00:00"; 3]);
     let in_last: Vec<String> = conn
         .query("SELECT CAST(t AS CHAR) FROM events PARTITION (pLast)")
         .unwrap();

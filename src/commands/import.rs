@@ -7,7 +7,8 @@ use anyhow::Result;
 use crate::args::{DbArgs, S3Args, StateArgs};
 use crate::exit::usage;
 use crate::format::InputFormat;
-use crate::pipeline;
+use crate::interrupt;
+use crate::pipeline::{self, ImportResult};
 use crate::plan::{default_jobs, ImportPlan, RevisionRange, CHUNK_SIZE};
 use crate::progress::{Mode, Progress};
 
@@ -88,14 +89,15 @@ impl Args {
         }
         let duplicate_keys_memory = crate::generate::parse_size(&self.duplicate_keys_memory)
             .map_err(|e| usage(format!("--duplicate-keys-memory: {e:#}")))?;
+        let database = self.db.url()?;
         Ok(ImportPlan {
             source: self.s3.source(self.source.as_deref())?,
             format: self.format,
             keep_files: self.keep_files,
             keep_tsv: self.keep_tsv,
             staging: !self.no_staging,
-            database: self.db.url()?,
-            state: self.state.path.clone(),
+            state: self.state.path_for(&database),
+            database,
             work_dir: absolute(&self.work_dir),
             revisions,
             jobs,
@@ -117,19 +119,18 @@ fn absolute(path: &Path) -> PathBuf {
 pub fn run(args: &Args) -> Result<()> {
     let plan = args.plan()?;
     let progress = Progress::new(plan.progress);
+    // Ctrl-C and SIGTERM stop the import cleanly (exit code 130).
+    interrupt::install();
     // An interrupted import is finished first, then the rest is imported.
-    while import_once(&plan, &progress)? {}
-    Ok(())
+    pipeline::import(&plan, &progress, &mut print_result)
 }
 
-/// One import; true when it finished an interrupted one (more may follow).
-fn import_once(plan: &ImportPlan, progress: &Progress) -> Result<bool> {
-    let started = std::time::Instant::now();
-    let result = pipeline::import(plan, progress)?;
+/// The accounting of one import, on stdout.
+fn print_result(result: &ImportResult) {
     let (Some(first), Some(last)) = (result.revisions.first(), result.revisions.last()) else {
-        return Ok(false);
+        return;
     };
-    let secs = started.elapsed().as_secs_f64();
+    let secs = result.seconds;
     println!(
         "imported revisions {first} .. {last} in {secs:.1} s ({:.0} events/s)",
         result.accounting.events as f64 / secs.max(0.001)
@@ -138,5 +139,4 @@ fn import_once(plan: &ImportPlan, progress: &Progress) -> Result<bool> {
     if let Some(path) = &result.rejects_file {
         println!("rejected lines written to {}", path.display());
     }
-    Ok(result.resumed)
 }

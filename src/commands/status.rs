@@ -1,10 +1,11 @@
 //! `kmdb status`: rows per table, what the state store imported, the last
-//! import's accounting.
+//! import's accounting, and an import left interrupted.
 
 use anyhow::Result;
 
 use crate::args::{DbArgs, StateArgs};
 use crate::db;
+use crate::pipeline::guard::span;
 use crate::state::StateStore;
 
 #[derive(clap::Args, Debug)]
@@ -23,9 +24,9 @@ pub fn run(args: &Args) -> Result<()> {
     for (table, n) in target.row_counts()? {
         println!("  {table:<12}{n:>14} rows");
     }
-    let path = &args.state.path;
+    let path = args.state.path_for(&url);
     if path.exists() {
-        let store = StateStore::open(path)?;
+        let store = StateStore::open(&path)?;
         let revs = store.imported_revisions()?;
         match (revs.first(), revs.last()) {
             (Some(a), Some(b)) => println!(
@@ -39,6 +40,7 @@ pub fn run(args: &Args) -> Result<()> {
     } else {
         println!("state store {}: not created yet", path.display());
     }
+    let loading = target.loading()?;
     match target.last_import()? {
         Some(last) => {
             let a = &last.accounting;
@@ -58,7 +60,16 @@ pub fn run(args: &Args) -> Result<()> {
                 println!("  rejects file: {file}");
             }
         }
-        None => println!("no import yet"),
+        None if loading.is_none() => println!("no import yet"),
+        None => {}
+    }
+    if let Some(l) = loading {
+        println!(
+            "interrupted: the import of revisions {} ({}) did not finish; the rows it loaded \
+             are in the tables above, and the next `kmdb import` finishes it first",
+            span(&l.revisions),
+            l.run
+        );
     }
     Ok(())
 }

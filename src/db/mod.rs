@@ -9,11 +9,14 @@ pub mod mysql;
 pub mod url;
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Result;
 
 pub use locks::PartitionLocks;
 pub use url::{Backend, DatabaseUrl};
+
+pub use crate::runs::RunInfo;
 
 use crate::dates::Day;
 use crate::filters::Filters;
@@ -43,6 +46,12 @@ pub struct ImportRecord<'a> {
     pub rejects_file: Option<String>,
     /// How long the import took, in whole seconds.
     pub seconds: u64,
+    /// The row an earlier try of this same import recorded (its state
+    /// commit failed), to rewrite instead of adding a second one.
+    pub replaces: Option<u64>,
+    /// Where its state store is: a path on `host`.
+    pub state_store: String,
+    pub host: String,
 }
 
 /// The last import as `kmdb status` shows it.
@@ -54,6 +63,33 @@ pub struct LastImport {
     pub revisions: String,
     pub accounting: Accounting,
     pub rejects_file: Option<String>,
+    /// The generation of the state store that committed it (`legacy` for
+    /// imports older than that record), where that state store was, and
+    /// on which host.
+    pub state_generation: String,
+    pub state_store: Option<String>,
+    pub host: Option<String>,
+}
+
+/// An import that started loading and has not committed: the database's
+/// in-flight marker, written before the import changes any row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loading {
+    /// The generation of the state store it started from.
+    pub base: String,
+    /// The generation that state store takes when it commits this import.
+    pub next: String,
+    pub revisions: Vec<u64>,
+    /// Identities and keys numbered before it: `users` and `keys` rows
+    /// numbered above are its own.
+    pub users: u64,
+    pub keys: u64,
+    /// The digest of the filters it loads with ([`Filters::digest`]).
+    pub filters: String,
+    /// Its `kmdb_imports` row, once recorded.
+    pub import_id: Option<u64>,
+    /// The run that loads it.
+    pub run: RunInfo,
 }
 
 /// Everything kmdb asks of a database. Methods take values, not plans; each
@@ -73,9 +109,24 @@ pub trait Target: Send {
     fn token(&mut self) -> Result<String>;
     /// Whether `kmdb_imports` holds import `id`.
     fn has_import(&mut self, id: u64) -> Result<bool>;
-    /// Imports recorded in `kmdb_imports`.
-    fn import_count(&mut self) -> Result<u64>;
     fn filters(&mut self) -> Result<Filters>;
+
+    // One import at a time, and the state store the database matches.
+    /// Takes the database's import lock for as long as this session lasts,
+    /// naming `run` as its holder, waiting up to `wait` for it; returns the
+    /// holder instead, changing nothing, when another session keeps it.
+    fn lock(&mut self, run: &RunInfo, wait: Duration) -> Result<Option<RunInfo>>;
+    /// The import in flight: one that started loading and did not commit.
+    fn loading(&mut self) -> Result<Option<Loading>>;
+    /// Records `loading` as the import in flight, replacing any.
+    fn start_loading(&mut self, loading: &Loading) -> Result<()>;
+    /// Records that the state store of generation `generation` committed
+    /// import `id`, and ends the in-flight marker that names it.
+    fn commit_import(&mut self, id: u64, generation: &str) -> Result<()>;
+    /// Ends the in-flight marker with no commit, deleting the `kmdb_imports`
+    /// rows no state store committed (remove its rows first, with
+    /// [`Target::remove_revisions`]).
+    fn abandon_loading(&mut self) -> Result<()>;
 
     // Partitions.
     /// The partitions of `table`, in order.
@@ -100,7 +151,8 @@ pub trait Target: Send {
     /// Loads `keys` rows (TSV, see [`crate::rows::key_line`]), replacing
     /// rows with the same id; `scratch` is a directory for a file.
     fn load_keys(&mut self, rows: &[u8], scratch: &Path) -> Result<()>;
-    /// Adds the import to `kmdb_imports`; returns its id.
+    /// Adds the import to `kmdb_imports` (or rewrites row `replaces`) and
+    /// names the row in the in-flight marker, at once; returns its id.
     fn record_import(&mut self, import: &ImportRecord<'_>) -> Result<u64>;
 
     // Rows of earlier imports (SPEC §4, §5) and of interrupted ones.
@@ -124,9 +176,10 @@ pub trait Target: Send {
     // Status and flush.
     /// Row counts of the data tables, in [`crate::table::DATA_TABLES`] order.
     fn row_counts(&mut self) -> Result<Vec<(&'static str, u64)>>;
+    /// The newest import a state store committed.
     fn last_import(&mut self) -> Result<Option<LastImport>>;
-    /// Empties the data tables and the import history, keeping the
-    /// filters; returns the database's new token.
+    /// Empties the data tables, the import history and the in-flight
+    /// marker, keeping the filters; returns the database's new token.
     fn flush(&mut self) -> Result<String>;
 }
 

@@ -54,6 +54,11 @@ impl FileNames for Km {
 struct KmMembers<'a, 't>(Fields<'a, 't>);
 
 impl<'a> Members<'a> for KmMembers<'a, '_> {
+    /// `_t` is read whole: it is parsed as a number.
+    fn read_whole(&self, key: &str) -> bool {
+        key == "_t"
+    }
+
     #[inline]
     fn member(&mut self, key: Cow<'a, str>, value: Value<'a>) {
         match &*key {
@@ -106,7 +111,7 @@ impl Format for Km {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{full_object, Kind, Record, View, MAX_UNIX_SECONDS};
+    use crate::record::{full_object, Kind, Record, View, KEPT, MAX_CHARS, MAX_UNIX_SECONDS};
 
     fn classify(text: &str) -> Result<Record, Reject> {
         KM.classify_record(text)
@@ -282,7 +287,6 @@ mod tests {
         for bad in [
             "253402300800",
             "-1",
-            "-0.5",
             r#""yesterday""#,
             r#"" 1400000000""#,
             r#""NaN""#,
@@ -468,6 +472,195 @@ mod tests {
             let mut texts = Texts::default();
             let mut flat = KmMembers(Fields::new(&mut texts, line.len()));
             assert!(flat_object(line, &mut flat).is_none(), "{line}");
+        }
+    }
+
+    /// The first 255 characters of `s`.
+    fn first_chars(s: &str) -> String {
+        s.chars().take(MAX_CHARS).collect()
+    }
+
+    /// SPEC §3: a float is truncated toward zero, then range-checked.
+    #[test]
+    fn timestamps_are_truncated_toward_zero_then_checked() {
+        let t = |s: &str| classify(&format!(r#"{{"_p":"x","_t":{s},"a":1}}"#)).map(|r| r.t());
+        for zero in [
+            "-0.5",
+            "-0.999",
+            "-5e-1",
+            "-0.0",
+            "-0",
+            "-0e0",
+            "-0.0e5",
+            "-9e-1",
+            "-1e-1",
+            "-0.9999999999999999999999",
+            "-1e-999999",
+            "-99999e-5",
+            "0.5",
+            "5e-1",
+            "0.0",
+            "1e-99999999999999999999",
+            "-1e-99999999999999999999",
+            "0e99999999999999999999",
+        ] {
+            assert_eq!(t(zero), Ok(0), "{zero}");
+            assert_eq!(t(&format!(r#""{zero}""#)), Ok(0), "\"{zero}\"");
+        }
+        for bad in [
+            "-1",
+            "-1.0",
+            "-1.5",
+            "-1e0",
+            "-10e-1",
+            "-0.1e1",
+            "-100000e-5",
+            "-1400000000.5",
+            "-253402300799.9",
+            "-1e999999",
+            "253402300800",
+            "253402300800.0",
+            "2534023008e2",
+            "2.534023008e11",
+            "253402300799.9e1",
+            "1e12",
+            "1e99999999999999999999",
+        ] {
+            assert_eq!(t(bad), Err(Reject::BadTimestamp), "{bad}");
+            let quoted = format!(r#""{bad}""#);
+            assert_eq!(t(&quoted), Err(Reject::BadTimestamp), "{quoted}");
+        }
+        for (text, want) in [
+            ("253402300799.9", MAX_UNIX_SECONDS),
+            ("253402300799.999999999999", MAX_UNIX_SECONDS),
+            ("2534023007999e-1", MAX_UNIX_SECONDS),
+            ("2.534023007999e11", MAX_UNIX_SECONDS),
+            ("25340230079900000e-5", MAX_UNIX_SECONDS),
+            ("0.000001400000000e15", 1400000000),
+            ("14e8", 1400000000),
+            ("1.4E+9", 1400000000),
+            ("1400000000.99e0", 1400000000),
+            ("0.99", 0),
+            ("1.99", 1),
+            ("9.99e-1", 0),
+        ] {
+            assert_eq!(t(text), Ok(want), "{text}");
+            assert_eq!(t(&format!(r#""{text}""#)), Ok(want), "\"{text}\"");
+        }
+        // Only a JSON number's text, as a number or a string.
+        for bad in [
+            r#""-.5""#,
+            r#""-0.""#,
+            r#""- 0.5""#,
+            r#""+0.5""#,
+            r#""-0x1""#,
+            "-.5",
+        ] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Long strings and arrays (past what the readers build of them, with
+    /// escapes, multi-byte characters and surrogate pairs on every side of
+    /// that edge) are cut exactly as when decoded whole, by both readers.
+    #[test]
+    fn long_values_are_cut_as_if_decoded_whole() {
+        let pieces = [
+            "a",
+            "é",
+            "😀",
+            "\\n",
+            "\\\"",
+            "\\\\",
+            "\\u00e9",
+            "\\ud83d\\ude00",
+            "\\/",
+            "\\u0000",
+        ];
+        let mut literals = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            for len in [KEPT - 2, KEPT, KEPT + 1, 16 * KEPT + 7, 100_000] {
+                // Text that decodes to about `len` bytes, then the piece
+                // again and again: the edge falls on and around escapes.
+                let filler = pieces[(i + 1) % pieces.len()];
+                let filler_len = sonic_rs::from_str::<String>(&format!("\"{filler}\""))
+                    .unwrap()
+                    .len();
+                let mut content = String::new();
+                for _ in 0..len.div_ceil(filler_len) {
+                    content.push_str(filler);
+                }
+                for _ in 0..40 {
+                    content.push_str(piece);
+                }
+                let literal = format!("\"{content}\"");
+                let decoded: String = sonic_rs::from_str(&literal).unwrap();
+                literals.push((literal, decoded));
+            }
+        }
+        let surrogates = (
+            format!("\"{}\\ud800\\udc00x\\ud800\"", "\\ud800".repeat(5000)),
+            "\u{FFFD}".repeat(5000) + "\u{10000}x\u{FFFD}",
+        );
+        let lines = literals.iter().flat_map(|(literal, decoded)| {
+            let want = vec![(first_chars(decoded), first_chars(decoded))];
+            [
+                (
+                    format!(r#"{{"_p":"x","_t":1,{literal}:{literal}}}"#),
+                    want.clone(),
+                ),
+                (format!(r#"{{ "_p":"x","_t":1,{literal}:{literal}}}"#), want),
+            ]
+        });
+        // Lone surrogates, which sonic-rs does not decode, past the edge
+        // (in a value: sonic-rs refuses them in a name).
+        let (literal, decoded) = &surrogates;
+        let want = vec![("k".to_owned(), first_chars(decoded))];
+        let surrogate_line = format!(r#"{{"_p":"x","_t":1,"k":{literal}}}"#);
+        for (line, want) in lines.chain([(surrogate_line, want)]) {
+            let start: String = line.chars().take(60).collect();
+            assert!(prop_values(&line) == want, "{} bytes: {start}", line.len());
+        }
+    }
+
+    #[test]
+    fn long_arrays_and_objects_are_compacted_and_cut() {
+        for n in [10, 100, 100_000] {
+            let items: Vec<String> = (0..n)
+                .map(|i| format!(r#"{{"k {i}": [{i}, "é\"", null]}}"#))
+                .collect();
+            let spaced = items.join(" , ").replace(": ", " :\t ");
+            let compact: String = items.join(",").replace(": ", ":").replace(", ", ",");
+            let line =
+                format!(r#"{{"_p":"x","_t":1,"v":[ {spaced} ],"o":{{ "a" : [ {spaced} ] }}}}"#);
+            let want = [
+                ("v".to_owned(), first_chars(&format!("[{compact}]"))),
+                (
+                    "o".to_owned(),
+                    first_chars(&format!(r#"{{"a":[{compact}]}}"#)),
+                ),
+            ];
+            assert_eq!(prop_values(&line), want, "{n} items");
+        }
+    }
+
+    /// `_t` is the one text read whole: a long numeric string, with an
+    /// escape or read by sonic-rs, keeps its exponent.
+    #[test]
+    fn a_long_timestamp_string_is_read_whole() {
+        let long = format!("1.4{}e9", "0".repeat(40_000));
+        for line in [
+            format!(r#"{{"_p":"x","_t":"{long}","a":1}}"#),
+            format!(r#"{{"_p":"x","_t":"\u0031{}","a":1}}"#, &long[1..]),
+            format!(r#"{{ "_p":"x","_t":"{long}","a":1}}"#),
+            format!(r#"{{ "_p":"x","_t":"\u0031{}","a":1}}"#, &long[1..]),
+        ] {
+            assert_eq!(
+                classify(&line).map(|r| r.t()),
+                Ok(1_400_000_000),
+                "{}",
+                &line[..40]
+            );
         }
     }
 }

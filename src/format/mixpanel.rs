@@ -203,6 +203,12 @@ fn keyed(
 }
 
 impl<'a> Members<'a> for MpMembers<'a, '_> {
+    /// `properties.time` is read whole (it is parsed as a number), and
+    /// `$distinct_ids` (its two items are found in its text).
+    fn read_whole(&self, key: &str) -> bool {
+        self.inside && (key == "time" || key == "$distinct_ids")
+    }
+
     #[inline]
     fn member(&mut self, key: Cow<'a, str>, value: Value<'a>) {
         if !self.inside {

@@ -4,13 +4,17 @@
 //! and bulk-loads them on parallel sessions of the target while later files
 //! are parsed.
 //!
-//! [`select`] picks the files, [`stream`] reads them in order, [`catchup`]
-//! brings earlier imports' rows up to date, [`sessions`] load the batches.
+//! [`guard`] takes the locks and checks the state store against the
+//! database, [`select`] picks the files, [`stream`] reads them in order,
+//! [`catchup`] brings earlier imports' rows up to date, [`sessions`] load
+//! the batches, [`workdir`] holds the run's files.
 
 mod catchup;
+pub mod guard;
 mod select;
 mod sessions;
 mod stream;
+mod workdir;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -22,20 +26,24 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::{bounded, Sender};
 
-use crate::db::{self, PartitionLocks, Target};
+use crate::db::{self, Loading, PartitionLocks, Target};
+use crate::exit::Interrupted;
 use crate::filters::Filters;
 use crate::format::{Format, Outcome};
 use crate::identity::Ident;
+use crate::interrupt;
 use crate::plan::ImportPlan;
 use crate::progress::Progress;
 use crate::report::{Accounting, RejectsFile};
 use crate::resolve::{self, Resolver};
 use crate::rows::{key_line, TsvWriter};
+use crate::runs::RunInfo;
 use crate::source::{self, s3, summary, Arrivals, Chunk, RevisionFile};
-use crate::state::StateStore;
+use crate::state::{self, StateStore};
 use crate::table::Table;
 use sessions::Job;
 use stream::{stream_chunks, Reading, Stopped};
+use workdir::RunDir;
 
 pub use select::abbreviate;
 
@@ -45,9 +53,10 @@ pub struct ImportResult {
     pub accounting: Accounting,
     pub revisions: Vec<u64>,
     pub rejects_file: Option<PathBuf>,
-    /// This run finished an interrupted import; the revisions it did not
-    /// cover are still to import.
+    /// This import finished an interrupted one; the other revisions follow.
     pub resumed: bool,
+    /// How long it took.
+    pub seconds: f64,
 }
 
 /// Chunks each file's reader keeps ready ahead of the parse. Pass 1 and
@@ -62,17 +71,69 @@ const PACED_READ_AHEAD: usize = 2;
 /// loaded (see [`crate::rows::TsvFile::late`]), at the end of an import.
 const LATE_SESSIONS: usize = 8;
 
-pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
-    let started = Instant::now();
+/// Where an import run stands, for the message of an interruption.
+enum Stage {
+    /// Nothing imported or started yet.
+    Starting,
+    /// Loading these revisions.
+    Importing(Vec<u64>),
+    /// An interrupted import of these revisions was finished; the others
+    /// come next.
+    Finished(Vec<u64>),
+}
+
+/// Imports the revisions of the plan's source not imported yet: an import
+/// left interrupted first, over exactly its revisions, then the others.
+/// `report` hears of each import as it ends. Ctrl-C or SIGTERM (see
+/// [`interrupt`]) stops it cleanly with an [`Interrupted`] error saying what
+/// stopped.
+pub fn import(
+    plan: &ImportPlan,
+    progress: &Progress,
+    report: &mut dyn FnMut(&ImportResult),
+) -> Result<()> {
+    let mut stage = Stage::Starting;
+    let result = import_all(plan, progress, report, &mut stage);
+    result.map_err(|e| {
+        if !interrupt::requested() {
+            return e;
+        }
+        let what = match stage {
+            Stage::Starting => {
+                "kmdb import stopped before it started loading; run it again to import".to_owned()
+            }
+            Stage::Importing(revisions) => format!(
+                "the import of revisions {} stopped before it finished (the rows loaded so far \
+                 stay); run the same `kmdb import` again to resume it",
+                guard::span(&revisions)
+            ),
+            Stage::Finished(revisions) => format!(
+                "the interrupted import of revisions {} was finished, the other revisions were \
+                 not imported; run the same `kmdb import` again to import them",
+                guard::span(&revisions)
+            ),
+        };
+        anyhow::Error::new(Interrupted).context(format!("interrupted: {what}"))
+    })
+}
+
+fn import_all(
+    plan: &ImportPlan,
+    progress: &Progress,
+    report: &mut dyn FnMut(&ImportResult),
+    stage: &mut Stage,
+) -> Result<()> {
+    // The source first: a mistyped path is named before anything else.
+    let format = plan.format.format();
+    let export = source::list(&plan.source, format, &plan.download_dir())?;
     let mut target = db::connect(&plan.database)?;
     target.check_schema()?;
     target.check_bulk_load()?;
+    let _locks = guard::lock(&mut *target, &plan.state, "import", progress)?;
+    // A new state store stays in memory until the import starts loading.
     let mut state = StateStore::open(&plan.state)?;
-    select::check_token(&mut *target, &state)?;
     let filters = target.filters()?;
 
-    let format = plan.format.format();
-    let export = source::list(&plan.source, format, &plan.download_dir())?;
     if let Some(summary) =
         summary::describe_export(export.index_csv.as_deref(), export.status_csv.as_deref())
     {
@@ -89,87 +150,58 @@ pub fn import(plan: &ImportPlan, progress: &Progress) -> Result<ImportResult> {
         ));
     }
     let source_name = plan.source.to_string();
-    let selection = select::select(&export, &source_name, plan.revisions, &state, progress)?;
-    let files = selection.files;
-    if files.is_empty() {
-        progress.log("nothing to import: every revision in range is already imported");
-        target.drop_stages()?;
-        return Ok(ImportResult::default());
-    }
-    progress.log(&format!(
-        "importing {} revision file(s), {} .. {}",
-        files.len(),
-        files[0].revision,
-        files[files.len() - 1].revision
-    ));
-    // Rows an interrupted import loaded under other filters must go before
-    // they load again.
-    let redo =
-        selection.resumed && state.in_flight_filters()?.as_deref() != Some(&*filters.digest());
-    let run = Run {
-        plan,
-        format,
-        progress,
-        started,
-        redo,
-        filters: &filters,
-        files: &files,
-    };
-
-    let Some(remote) = export.remote else {
-        let result = run.passes(&mut *target, &mut state, &Arrivals::all_ready());
-        return result.map(|r| ImportResult {
-            resumed: selection.resumed,
-            ..r
-        });
-    };
-    // From S3: download (bounded concurrency) while the first pass reads
-    // the files already complete, in revision order.
-    let wanted: HashSet<u64> = files.iter().map(|f| f.revision).collect();
-    let remote_files: Vec<s3::RemoteFile> = remote
-        .files
-        .into_iter()
-        .filter(|f| wanted.contains(&f.revision))
-        .collect();
-    let arrivals = Arrivals::default();
-    let bar = progress.bytes("download", remote_files.iter().map(|f| f.size).sum());
-    let stop = AtomicBool::new(false);
-    let result = thread::scope(|s| {
-        let (tx, rx) = bounded::<Result<s3::Downloaded>>(remote_files.len().max(1));
-        let (bar, arrivals_ref, stop_ref) = (&bar, &arrivals, &stop);
-        let (client, remote_files) = (&remote.client, &remote_files);
-        let dir = plan.download_dir();
-        s.spawn(move || {
-            let r = client.download(remote_files, &dir, &|n| bar.inc(n), &tx);
-            if let Err(e) = r {
-                arrivals_ref.fail(format!("{e:#}"));
+    loop {
+        interrupt::check()?;
+        let resume = guard::check(&mut *target, &mut state, progress)?;
+        let selection = select::select(
+            &export,
+            &source_name,
+            plan.revisions,
+            &state,
+            resume.as_ref(),
+            progress,
+        )?;
+        let files = selection.files;
+        if files.is_empty() {
+            if matches!(stage, Stage::Starting) {
+                progress.log("nothing to import: every revision in range is already imported");
             }
-        });
-        s.spawn(move || {
-            while !stop_ref.load(Ordering::SeqCst) {
-                match rx.recv_timeout(std::time::Duration::from_millis(200)) {
-                    Ok(Ok(d)) => arrivals_ref.arrive(d.revision),
-                    Ok(Err(e)) => arrivals_ref.fail(format!("{e:#}")),
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-                }
-            }
-            arrivals_ref.close();
-            bar.finish();
-        });
-        let r = run.passes(&mut *target, &mut state, &arrivals);
-        stop.store(true, Ordering::SeqCst);
-        r
-    });
-    if result.is_ok() && !plan.keep_files {
-        for f in &files {
-            std::fs::remove_file(&f.path).ok();
+            target.drop_stages()?;
+            return Ok(());
         }
+        progress.log(&format!(
+            "importing {} revision file(s), {} .. {}",
+            files.len(),
+            files[0].revision,
+            files[files.len() - 1].revision
+        ));
+        let revisions: Vec<u64> = files.iter().map(|f| f.revision).collect();
+        *stage = Stage::Importing(revisions.clone());
+        // Rows an interrupted import loaded under other filters must go
+        // before they load again.
+        let redo = resume
+            .as_ref()
+            .is_some_and(|l| l.filters != filters.digest());
+        let run = Run {
+            plan,
+            format,
+            progress,
+            started: Instant::now(),
+            redo,
+            resume,
+            filters: &filters,
+            files: &files,
+        };
+        let result = run.files(&mut *target, &mut state, export.remote.as_ref())?;
+        report(&ImportResult {
+            resumed: selection.resumed,
+            ..result
+        });
+        if !selection.resumed {
+            return Ok(());
+        }
+        *stage = Stage::Finished(revisions);
     }
-    result.map(|r| ImportResult {
-        resumed: selection.resumed,
-        ..r
-    })
 }
 
 /// One import over chosen files.
@@ -181,11 +213,74 @@ struct Run<'a> {
     /// Remove the rows of an interrupted import before loading its
     /// revisions again (its filters were different).
     redo: bool,
+    /// The interrupted import this one finishes.
+    resume: Option<Loading>,
     filters: &'a Filters,
     files: &'a [RevisionFile],
 }
 
 impl Run<'_> {
+    /// Imports the files, local or downloaded from S3 (`remote`) while the
+    /// first pass reads those already complete.
+    fn files(
+        &self,
+        target: &mut dyn Target,
+        state: &mut StateStore,
+        remote: Option<&source::Remote>,
+    ) -> Result<ImportResult> {
+        let plan = self.plan;
+        let Some(remote) = remote else {
+            return self.passes(target, state, &Arrivals::all_ready());
+        };
+        // From S3: download (bounded concurrency) while the first pass reads
+        // the files already complete, in revision order.
+        let wanted: HashSet<u64> = self.files.iter().map(|f| f.revision).collect();
+        let remote_files: Vec<s3::RemoteFile> = remote
+            .files
+            .iter()
+            .filter(|f| wanted.contains(&f.revision))
+            .cloned()
+            .collect();
+        let arrivals = Arrivals::default();
+        let bar = self
+            .progress
+            .bytes("download", remote_files.iter().map(|f| f.size).sum());
+        let stop = AtomicBool::new(false);
+        let result = thread::scope(|s| {
+            let (tx, rx) = bounded::<Result<s3::Downloaded>>(remote_files.len().max(1));
+            let (bar, arrivals_ref, stop_ref) = (&bar, &arrivals, &stop);
+            let (client, remote_files) = (&remote.client, &remote_files);
+            let dir = plan.download_dir();
+            s.spawn(move || {
+                let r = client.download(remote_files, &dir, &|n| bar.inc(n), &tx);
+                if let Err(e) = r {
+                    arrivals_ref.fail(format!("{e:#}"));
+                }
+            });
+            s.spawn(move || {
+                while !stop_ref.load(Ordering::SeqCst) {
+                    match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                        Ok(Ok(d)) => arrivals_ref.arrive(d.revision),
+                        Ok(Err(e)) => arrivals_ref.fail(format!("{e:#}")),
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                arrivals_ref.close();
+                bar.finish();
+            });
+            let r = self.passes(target, state, &arrivals);
+            stop.store(true, Ordering::SeqCst);
+            r
+        });
+        if result.is_ok() && !plan.keep_files {
+            for f in self.files {
+                std::fs::remove_file(&f.path).ok();
+            }
+        }
+        result
+    }
+
     /// How the files are read in a pass that keeps `chunks_ahead` chunks
     /// of each file ready.
     fn reading<'r>(
@@ -221,20 +316,38 @@ impl Run<'_> {
         let revisions: Vec<u64> = self.files.iter().map(|f| f.revision).collect();
         let mut snap = state.load()?;
         snap.duplicates.set_budget(plan.duplicate_keys_memory);
+        // The database is about to name this state store: it must exist.
+        state.persist()?;
+        let run = RunInfo::this("import", state.path());
+        let loading = match &self.resume {
+            Some(l) => Loading {
+                filters: filters.digest(),
+                run: run.clone(),
+                ..l.clone()
+            },
+            None => Loading {
+                base: state.generation()?,
+                next: state::random_token(),
+                revisions: revisions.clone(),
+                users: snap.identities.len() as u64,
+                keys: snap.keys.len() as u64,
+                filters: filters.digest(),
+                import_id: None,
+                run: run.clone(),
+            },
+        };
         if self.redo {
             progress.log(
                 "the filters changed since the interrupted import: removing the rows it loaded",
             );
             // Committed rows it re-pointed are re-pointed again by this
             // run's catch-up, as identity numbers do not depend on filters.
-            target.remove_revisions(
-                &revisions,
-                snap.identities.len() as u64,
-                snap.keys.len() as u64,
-            )?;
+            target.remove_revisions(&revisions, loading.users, loading.keys)?;
         }
-        state.set_in_flight(&revisions, &filters.digest())?;
+        // Before any row changes: which revisions load, from which state.
+        target.start_loading(&loading)?;
         target.drop_stages()?;
+        let dir = RunDir::create(&plan.work_dir, &run)?;
         let before: Vec<Ident> = snap.identities.canonicals();
 
         // Pass 1: the links, in input order.
@@ -255,6 +368,7 @@ impl Run<'_> {
         pass1?;
 
         // Rows of earlier imports follow this import's merges and ignores.
+        interrupt::check()?;
         let catchup = resolve::catchup(&mut snap, &before, filters);
         catchup::apply(target, &catchup, &mut snap)?;
 
@@ -264,12 +378,7 @@ impl Run<'_> {
             target.partitions(Table::Properties)?,
             target.partitions(Table::Aliases)?,
         ];
-        let mut writer = TsvWriter::new(
-            &plan.work_dir.join("tsv"),
-            maps,
-            plan.batch_bytes,
-            plan.batch_bytes * 4,
-        )?;
+        let mut writer = TsvWriter::new(dir.path(), maps, plan.batch_bytes, plan.batch_bytes * 4)?;
         if plan.staging {
             // Partitions empty now fill best in one bulk load at the end.
             for table in Table::ALL {
@@ -282,7 +391,10 @@ impl Run<'_> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let mut rejects = RejectsFile::new(&plan.work_dir.join(format!("rejects-{stamp}.tsv")));
+        let mut rejects = RejectsFile::new(
+            &plan.work_dir.join(format!("rejects-{stamp}.tsv")),
+            &dir.path().join("rejects.tsv"),
+        );
         if self.format.rejects_name_files() {
             let name = |f: &RevisionFile| f.path.file_name().map(|n| n.to_string_lossy().into());
             let names = self
@@ -343,7 +455,7 @@ impl Run<'_> {
                 // The users rows are final once every line is read: they load
                 // alongside the last partitions, in their place by size.
                 let mut jobs: Vec<Job> = files.into_iter().map(Job::File).collect();
-                let users_path = plan.work_dir.join("users.tsv");
+                let users_path = dir.path().join("users.tsv");
                 if let Some(users) = sessions::write_users(users_path, resolver.snap, &before)? {
                     let at = jobs.iter().position(|j| j.rows() < users.rows());
                     jobs.insert(at.unwrap_or(jobs.len()), users);
@@ -378,35 +490,57 @@ impl Run<'_> {
         }
         load_bar.end(&result);
         result?;
+        // Past this point the import finishes even when asked to stop: what
+        // is left is short, and all of it bookkeeping.
+        interrupt::check()?;
         // A killed run's last statement can still create a staging table on
         // the server after this run dropped those left behind.
         target.drop_stages()?;
         resolver.rejects.finish()?;
         let accounting = resolver.total.clone();
-        let revisions = std::mem::take(&mut resolver.revisions);
+        let mut revisions = std::mem::take(&mut resolver.revisions);
         let rejects_file = resolver.rejects.path().map(|p| p.to_owned());
         drop(resolver);
         debug_assert!(accounting.balances());
+        // An empty file has no line to announce its revision: it is
+        // imported all the same, with 0 lines.
+        for f in self.files {
+            if !revisions.iter().any(|r| r.0 == f.revision) {
+                revisions.push((f.revision, 0));
+            }
+        }
+        revisions.sort_unstable();
 
         // Keys (users are loaded), then the bookkeeping.
         let mut keys = Vec::new();
         for (id, s) in snap.keys.touched() {
             key_line(&mut keys, id, s);
         }
-        target.load_keys(&keys, &plan.work_dir)?;
+        target.load_keys(&keys, dir.path())?;
         let import_id = target.record_import(&db::ImportRecord {
             source: plan.source.to_string(),
             revisions: revision_span(&revisions),
             accounting: &accounting,
             rejects_file: rejects_file.as_ref().map(|p| p.display().to_string()),
             seconds: self.started.elapsed().as_secs(),
+            replaces: loading.import_id,
+            state_store: run.state_store.clone(),
+            host: run.host.clone(),
         })?;
-        state.commit(&mut snap, &revisions, import_id)?;
+        state.commit(&mut snap, &revisions, import_id, &loading.next)?;
+        target.commit_import(import_id, &loading.next)?;
+        // The files of this run, and those runs that are gone left behind
+        // (their revisions are loaded now, or will be by their own re-run).
+        if !plan.keep_tsv {
+            dir.remove();
+        }
+        workdir::remove_leftovers(&plan.work_dir);
         Ok(ImportResult {
             accounting,
             revisions: revisions.iter().map(|r| r.0).collect(),
             rejects_file,
             resumed: false,
+            seconds: self.started.elapsed().as_secs_f64(),
         })
     }
 }

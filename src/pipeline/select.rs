@@ -1,12 +1,11 @@
 //! Which revision files an import loads: the listed ones in range and not
-//! imported yet, or exactly those of an interrupted import; and the checks
-//! that the state store belongs to the database.
+//! imported yet, or exactly those of an interrupted import.
 
 use std::collections::{BTreeSet, HashSet};
 
 use anyhow::{bail, Result};
 
-use crate::db::Target;
+use crate::db::Loading;
 use crate::plan::RevisionRange;
 use crate::progress::Progress;
 use crate::source::{Export, RevisionFile};
@@ -19,26 +18,28 @@ pub struct Selection {
     pub resumed: bool,
 }
 
-/// Picks the files of `export` to import now.
+/// Picks the files of `export` to import now: those of `resume`, an
+/// interrupted import, when there is one.
 pub fn select(
     export: &Export,
     source: &str,
     range: RevisionRange,
     state: &StateStore,
+    resume: Option<&Loading>,
     progress: &Progress,
 ) -> Result<Selection> {
     let done: HashSet<u64> = state.imported_revisions()?.into_iter().collect();
     let listed: Vec<u64> = export.files.iter().map(|f| f.revision).collect();
+    let in_range: Vec<&RevisionFile> = export
+        .files
+        .iter()
+        .filter(|f| range.contains(f.revision) && !done.contains(&f.revision))
+        .collect();
     // An import interrupted before its commit is finished first, over exactly
     // its revisions: its links may already have re-pointed rows.
-    let in_flight = state.in_flight()?;
-    let files: Vec<RevisionFile> = match &in_flight {
-        Some(revs) => {
-            progress.log(&format!(
-                "resuming the interrupted import of {} revision(s) first; run again for the rest",
-                revs.len()
-            ));
-            let wanted: HashSet<u64> = revs.iter().copied().collect();
+    let files: Vec<RevisionFile> = match resume {
+        Some(l) => {
+            let wanted: HashSet<u64> = l.revisions.iter().copied().collect();
             let files: Vec<RevisionFile> = export
                 .files
                 .iter()
@@ -46,23 +47,41 @@ pub fn select(
                 .cloned()
                 .collect();
             if files.len() != wanted.len() {
+                let missing: Vec<u64> = l
+                    .revisions
+                    .iter()
+                    .copied()
+                    .filter(|r| !listed.contains(r))
+                    .collect();
                 bail!(
-                    "the interrupted import of revisions {revs:?} cannot be finished: some of them are not in {source}"
+                    "the interrupted import of revisions {} cannot be finished: revision(s) {} \
+                     are not in {source}",
+                    super::guard::span(&l.revisions),
+                    abbreviate(&missing)
                 );
             }
+            let rest: Vec<u64> = in_range
+                .iter()
+                .map(|f| f.revision)
+                .filter(|r| !wanted.contains(r))
+                .collect();
+            let then = match rest.len() {
+                0 => String::new(),
+                n => format!("; then the {n} other revision(s)"),
+            };
+            progress.log(&format!(
+                "finishing the interrupted import of revisions {} first (started {} UTC){then}",
+                super::guard::span(&l.revisions),
+                l.run.since
+            ));
             files
         }
-        None => export
-            .files
-            .iter()
-            .filter(|f| range.contains(f.revision) && !done.contains(&f.revision))
-            .cloned()
-            .collect(),
+        None => in_range.into_iter().cloned().collect(),
     };
     warn_out_of_order(progress, source, &listed, &done, &files);
     Ok(Selection {
         files,
-        resumed: in_flight.is_some(),
+        resumed: resume.is_some(),
     })
 }
 
@@ -111,49 +130,5 @@ pub fn abbreviate<T: std::fmt::Display>(items: &[T]) -> String {
     match items.len() {
         n if n > 10 => format!("{} and {} more", shown.join(", "), n - 10),
         _ => shown.join(", "),
-    }
-}
-
-/// Refuses a state store that belongs to another database, or an empty
-/// state store for a database that already holds imported rows.
-pub fn check_token(target: &mut dyn Target, state: &StateStore) -> Result<()> {
-    let db_token = target.token()?;
-    match state.meta("database_token")? {
-        Some(t) if t == db_token => {
-            // The rows of the imports the state store remembers must still be
-            // there: their accounting row is the witness.
-            if let Some(last) = state.meta("last_import_id")? {
-                let known = match last.parse::<u64>() {
-                    Ok(id) => target.has_import(id)?,
-                    Err(_) => false,
-                };
-                if !known {
-                    bail!(
-                        "the database lost the imports state store {} remembers (import #{last} is not \
-                         in kmdb_imports): it was emptied behind kmdb's back; start over with \
-                         `kmdb flush --yes`",
-                        state.path().display()
-                    );
-                }
-            }
-            Ok(())
-        }
-        Some(_) => bail!(
-            "state store {} belongs to another database, or this database was flushed or \
-             recreated without it: use the state file of this database, or start over with \
-             `kmdb flush --yes` (which empties the data tables and this state store)",
-            state.path().display()
-        ),
-        None => {
-            if target.import_count()? > 0 || state.identity_count()? > 0 {
-                bail!(
-                    "state store {} is new but the database already holds imported data: \
-                     pass the state file it was loaded with (--state), or start over with \
-                     `kmdb flush --yes`",
-                    state.path().display()
-                );
-            }
-            state.set_meta("database_token", &db_token)
-        }
     }
 }

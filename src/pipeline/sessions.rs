@@ -66,6 +66,7 @@ fn run(
     bar: &Bar,
 ) -> Result<()> {
     for job in rx {
+        crate::interrupt::check()?;
         match job {
             Job::File(file) => {
                 loader.load(&file)?;

@@ -89,6 +89,8 @@ where
         let (out_tx, out_rx) = bounded::<Vec<T>>(1);
         let consumer = s.spawn(move || -> Result<()> {
             for results in out_rx {
+                // Ctrl-C: the stages upstream stop as this one hangs up.
+                crate::interrupt::check()?;
                 for r in results {
                     consume(r)?;
                 }

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{is_json_number, Members, Value};
+use super::{is_json_number, push_char_kept, push_kept, Members, Value};
 
 /// Reads a compact, flat object (`{"k":v,...}`: no whitespace, no arrays or
 /// objects as values, except objects that `fields` [enters](Members::enter),
@@ -47,7 +47,7 @@ impl<'a> Cursor<'a> {
             return Some(());
         }
         loop {
-            let key = self.string()?;
+            let key = self.string(false)?;
             self.eat(b':')?;
             if self.text.as_bytes().get(self.at) == Some(&b'{') {
                 if depth >= MAX_DEPTH || !fields.enter(&key) {
@@ -56,7 +56,7 @@ impl<'a> Cursor<'a> {
                 self.nested(fields, depth + 1)?;
                 fields.leave();
             } else {
-                let value = self.value()?;
+                let value = self.value(fields.read_whole(&key))?;
                 fields.member(key, value);
             }
             match self.next()? {
@@ -81,10 +81,11 @@ impl<'a> Cursor<'a> {
         (self.at == self.text.len()).then_some(())
     }
 
-    /// A string, a number, `true`, `false` or `null`.
-    fn value(&mut self) -> Option<Value<'a>> {
+    /// A string, a number, `true`, `false` or `null`; a string with
+    /// escapes is only decoded as far as its cut needs, unless `whole`.
+    fn value(&mut self, whole: bool) -> Option<Value<'a>> {
         match *self.text.as_bytes().get(self.at)? {
-            b'"' => self.string().map(Value::Str),
+            b'"' => self.string(whole).map(Value::Str),
             b'-' | b'0'..=b'9' => self.number().map(Value::Number),
             b't' => self.literal("true").map(Value::Other),
             b'f' => self.literal("false").map(Value::Other),
@@ -115,10 +116,11 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// A string's content, borrowed unless it has escapes. Inlined: a line
-    /// is mostly short strings.
+    /// A string's content, borrowed unless it has escapes; decoded only as
+    /// far as its cut needs ([`super::KEPT`] bytes) unless `whole`, though
+    /// read to its end. Inlined: a line is mostly short strings.
     #[inline(always)]
-    fn string(&mut self) -> Option<Cow<'a, str>> {
+    fn string(&mut self, whole: bool) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let (text, start) = (self.text, self.at);
         let end = start + find_special(&text.as_bytes()[start..])?;
@@ -126,41 +128,43 @@ impl<'a> Cursor<'a> {
             self.at = end + 1;
             return Some(Cow::Borrowed(&text[start..end]));
         }
-        self.unplain(start, end)
+        self.unplain(start, end, whole)
     }
 
     /// The rest of [`Cursor::string`] when the first special byte, at `at`,
     /// is not its closing quote.
     #[cold]
-    fn unplain(&mut self, start: usize, at: usize) -> Option<Cow<'a, str>> {
+    fn unplain(&mut self, start: usize, at: usize, whole: bool) -> Option<Cow<'a, str>> {
         match self.text.as_bytes()[at] {
-            b'\\' => self.escaped(start, at).map(Cow::Owned),
+            b'\\' => self.escaped(start, at, whole).map(Cow::Owned),
             _ => None,
         }
     }
 
     /// The content of a string starting at `start` whose first backslash is
-    /// at `at`.
-    fn escaped(&mut self, start: usize, mut at: usize) -> Option<String> {
+    /// at `at` (its first [`super::KEPT`] bytes unless `whole`).
+    fn escaped(&mut self, start: usize, mut at: usize, whole: bool) -> Option<String> {
         let (text, bytes) = (self.text, self.text.as_bytes());
-        let mut out = String::with_capacity(at - start + 16);
+        let push = if whole { String::push_str } else { push_kept };
+        let push_char = if whole { String::push } else { push_char_kept };
+        let mut out = String::with_capacity((at - start).min(super::KEPT) + 16);
         let mut plain = start;
         loop {
-            match *bytes.get(at)? {
+            at += find_special(&bytes[at..])?;
+            match bytes[at] {
                 b'"' => {
-                    out.push_str(&text[plain..at]);
+                    push(&mut out, &text[plain..at]);
                     self.at = at + 1;
                     return Some(out);
                 }
                 b'\\' => {
-                    out.push_str(&text[plain..at]);
+                    push(&mut out, &text[plain..at]);
                     let (c, len) = escape(&bytes[at + 1..])?;
-                    out.push(c);
+                    push_char(&mut out, c);
                     at += 1 + len;
                     plain = at;
                 }
-                0..=0x1f => return None,
-                _ => at += 1,
+                _ => return None, // a control character
             }
         }
     }

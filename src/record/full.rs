@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use sonic_rs::{JsonType, JsonValueTrait, LazyValue};
 
-use super::{Members, Value};
+use super::{Members, Value, KEPT};
 
 /// Reads any JSON object into `fields` with sonic-rs, objects that `fields`
 /// [enters](Members::enter) member by member. `None` when the text is not
@@ -43,7 +43,8 @@ fn members<'a, M: Members<'a>>(object: &'a str, fields: &mut M) -> Option<usize>
             }
             fields.leave();
         } else {
-            fields.member(key, lazy_value(&value));
+            let whole = fields.read_whole(&key);
+            fields.member(key, lazy_value(&value, whole));
         }
     }
     Some(end)
@@ -63,7 +64,7 @@ pub fn array_values(text: &str) -> Option<Vec<Value<'_>>> {
         let raw = item.as_raw_str();
         let offset = (raw.as_ptr() as usize).checked_sub(trimmed.as_ptr() as usize)?;
         end = offset + raw.len();
-        out.push(lazy_value(&item));
+        out.push(lazy_value(&item, false));
     }
     let rest = trimmed.get(end..)?;
     (rest.trim_start_matches(|c: char| c.is_ascii_whitespace()) == "]").then_some(out)
@@ -107,39 +108,59 @@ fn too_deep(text: &[u8]) -> bool {
 }
 
 /// A sonic-rs value as classification needs it: numbers and booleans as
-/// their JSON text, arrays and objects as compact JSON.
-fn lazy_value<'a>(value: &LazyValue<'a>) -> Value<'a> {
+/// their JSON text, arrays and objects as compact JSON. Strings, arrays and
+/// objects are only built as far as their cut needs, unless `whole`.
+fn lazy_value<'a>(value: &LazyValue<'a>, whole: bool) -> Value<'a> {
     match value.get_type() {
         JsonType::Null => Value::Null,
-        JsonType::String => Value::Str(Cow::Owned(string_value(value))),
+        JsonType::String => Value::Str(Cow::Owned(string_value(value, whole))),
         JsonType::Number => Value::Number(value.as_raw_cow()),
         JsonType::Boolean => Value::Other(value.as_raw_cow()),
         JsonType::Array | JsonType::Object => {
-            Value::Other(Cow::Owned(compact_json(value.as_raw_str())))
+            Value::Other(Cow::Owned(compact_json(value.as_raw_str(), whole)))
         }
     }
 }
 
-/// A JSON string's content. Lone surrogates (`"\ud800"`), which sonic-rs
-/// refuses to decode, become U+FFFD like any other invalid text.
-fn string_value(value: &LazyValue<'_>) -> String {
+/// A JSON string's content (its first [`KEPT`] bytes or more unless
+/// `whole`). Lone surrogates (`"\ud800"`), which sonic-rs refuses to
+/// decode, become U+FFFD like any other invalid text.
+fn string_value(value: &LazyValue<'_>, whole: bool) -> String {
+    let raw = value.as_raw_str();
+    if !whole && raw.len() > LONG_STRING {
+        // sonic-rs would decode all of it: decode the start ourselves.
+        return if memchr::memchr(b'\\', raw.as_bytes()).is_some() {
+            unescape_lossy(raw, KEPT)
+        } else {
+            super::cut(&raw[1..raw.len() - 1]).to_owned()
+        };
+    }
     match value.as_str() {
         Some(s) => s.to_owned(),
-        None => unescape_lossy(value.as_raw_str()),
+        None => unescape_lossy(raw, usize::MAX),
     }
 }
 
+/// Raw length past which [`string_value`] decodes only the start of a
+/// string itself; shorter ones go through sonic-rs, faster.
+const LONG_STRING: usize = 16 * KEPT;
+
 /// Decodes a raw JSON string literal (quotes included), replacing invalid
-/// `\u` escapes with U+FFFD. Only used on the rare strings sonic-rs refuses.
-fn unescape_lossy(raw: &str) -> String {
+/// `\u` escapes with U+FFFD, until the output holds `enough` bytes. Used on
+/// the rare strings sonic-rs refuses, and on the start of long ones: for a
+/// valid string it gives what sonic-rs does.
+fn unescape_lossy(raw: &str, enough: usize) -> String {
     let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
-    let mut out = String::with_capacity(inner.len());
+    let mut out = String::with_capacity(inner.len().min(enough));
     let mut chars = inner.chars();
     let hex4 = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
         let s: String = chars.by_ref().take(4).collect();
         u32::from_str_radix(&s, 16).ok().filter(|_| s.len() == 4)
     };
     while let Some(c) = chars.next() {
+        if out.len() >= enough {
+            break;
+        }
         if c != '\\' {
             out.push(c);
             continue;
@@ -178,12 +199,18 @@ fn unescape_lossy(raw: &str) -> String {
     out
 }
 
-/// Removes insignificant whitespace from valid JSON text.
-fn compact_json(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
+/// Removes insignificant whitespace from valid JSON text, as far as the
+/// first [`KEPT`] bytes of the result unless `whole`: arrays and objects are
+/// stored cut.
+fn compact_json(raw: &str, whole: bool) -> String {
+    let enough = if whole { usize::MAX } else { KEPT };
+    let mut out = String::with_capacity(raw.len().min(KEPT + 4));
     let mut in_string = false;
     let mut escaped = false;
     for c in raw.chars() {
+        if out.len() >= enough {
+            break;
+        }
         if in_string {
             out.push(c);
             if escaped {

@@ -11,8 +11,10 @@
 //! last word.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 mod flat;
 mod full;
@@ -333,6 +335,11 @@ pub fn is_numeric(identity: &[u8]) -> bool {
 /// Receives the members of a line as a reader finds them.
 pub trait Members<'a> {
     fn member(&mut self, key: Cow<'a, str>, value: Value<'a>);
+    /// Whether the text of member `key` is read whole: every other text is
+    /// only ever stored cut, so the readers build just [`KEPT`] bytes of it.
+    fn read_whole(&self, _key: &str) -> bool {
+        false
+    }
 
     /// Called for a member whose value is an object: true makes the reader
     /// hand that object's members to [`Members::member`] one by one, then
@@ -398,7 +405,7 @@ pub struct Fields<'a, 't> {
     props_start: usize,
     /// Position of each property name once there are many (a linear scan
     /// would make a hostile line with many keys quadratic).
-    positions: Option<HashMap<String, usize>>,
+    positions: Option<Box<Positions>>,
     /// The [`name_bits`] of this line's property names.
     names: u128,
 }
@@ -420,6 +427,50 @@ fn name_bits(key: &str) -> u128 {
         ^ (u32::from(last) << 24);
     let h = x.wrapping_mul(0x9e37_79b1);
     (1u128 << (h >> 25)) | (1u128 << ((h >> 18) & 127))
+}
+
+/// Where a line's properties are in [`Texts::props`], by name: indexes
+/// hashed by the names they point to, so that no name is copied again (a
+/// line can hold millions). Out of line: most lines have a few properties
+/// and never build one.
+struct Positions {
+    table: HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Positions {
+    /// The positions of the properties of `texts` from `start` on, whose
+    /// names are all different (see [`Fields::property`]).
+    #[inline(never)]
+    fn new(texts: &Texts, start: usize) -> Box<Positions> {
+        let mut positions = Box::new(Positions {
+            table: HashTable::with_capacity(texts.props.len() - start),
+            hasher: foldhash::fast::RandomState::default(),
+        });
+        for i in start..texts.props.len() {
+            positions.insert(texts, texts.text(texts.props[i].0), i);
+        }
+        positions
+    }
+
+    #[inline(never)]
+    fn find(&self, texts: &Texts, key: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(key);
+        let found = self
+            .table
+            .find(hash, |&i| texts.text(texts.props[i].0) == key);
+        found.copied()
+    }
+
+    /// Adds `key`, the name of property `index` (pushed next, or already
+    /// in `texts`), which is not there yet.
+    #[inline(never)]
+    fn insert(&mut self, texts: &Texts, key: &str, index: usize) {
+        let hasher = &self.hasher;
+        let rehash = |&i: &usize| hasher.hash_one(texts.text(texts.props[i].0));
+        self.table
+            .insert_unique(hasher.hash_one(key), index, rehash);
+    }
 }
 
 impl<'a, 't> Fields<'a, 't> {
@@ -479,7 +530,7 @@ impl<'a, 't> Fields<'a, 't> {
             (Some(v), None) => {
                 self.names |= bits;
                 if let Some(positions) = &mut self.positions {
-                    positions.insert(key.to_owned(), self.texts.props.len());
+                    positions.insert(self.texts, key, self.texts.props.len());
                 }
                 let k = push(&mut self.texts.text, key);
                 let v = push(&mut self.texts.text, v);
@@ -502,13 +553,11 @@ impl<'a, 't> Fields<'a, 't> {
                 .position(|(k, _)| name(k) == key)
                 .map(|i| start + i);
         }
-        let names = mine.iter().enumerate();
-        let positions = self.positions.get_or_insert_with(|| {
-            names
-                .map(|(i, (k, _))| (name(k).to_owned(), start + i))
-                .collect()
-        });
-        positions.get(key).copied()
+        let texts = &*self.texts;
+        let positions = self
+            .positions
+            .get_or_insert_with(|| Positions::new(texts, start));
+        positions.find(texts, key)
     }
 
     /// Forgets the properties gathered so far (a record whose other members
@@ -578,7 +627,11 @@ impl<'a, 't> Fields<'a, 't> {
     }
 }
 
-/// Parses a JSON-number-shaped text into seconds within the allowed range.
+/// `_t` as unix seconds (SPEC §3): a JSON number, truncated toward zero,
+/// then checked against 1970-01-01..9999-12-31. So `-0.5` is 0 and
+/// `253402300799.9` is [`MAX_UNIX_SECONDS`], while `-1.5` (truncated to
+/// -1) is out of range. Worked out on the decimal text, never rounded
+/// through `f64`, and without allocating.
 pub fn parse_seconds(text: &str) -> Option<i64> {
     if let Some(n) = plain_seconds(text.as_bytes()) {
         return (n <= MAX_UNIX_SECONDS).then_some(n);
@@ -586,42 +639,63 @@ pub fn parse_seconds(text: &str) -> Option<i64> {
     if !is_json_number(text) {
         return None;
     }
-    if let Ok(n) = text.parse::<i64>() {
-        return (0..=MAX_UNIX_SECONDS).contains(&n).then_some(n);
-    }
-    // Truncated from the text itself, not rounded through f64: the
-    // integer part of `mantissa × 10^exp`, range-checked on the real value.
-    let (mantissa, exp) = match text.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i64>().ok()?),
-        None => (text, 0),
+    let (negative, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
     };
-    let negative = mantissa.starts_with('-');
-    let mantissa = mantissa.trim_start_matches('-');
+    let whole = whole_part(magnitude)?;
+    // A negative number whose truncation is not 0 is before 1970.
+    (whole == 0 || !negative).then_some(whole)
+}
+
+/// The integer part of an unsigned JSON number; `None` when it is above
+/// [`MAX_UNIX_SECONDS`].
+fn whole_part(number: &str) -> Option<i64> {
+    let (mantissa, exp) = match number.split_once(['e', 'E']) {
+        Some((m, e)) => (m, exponent(e)),
+        None => (number, 0),
+    };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: String = format!("{int}{frac}");
-    if digits.bytes().all(|b| b == b'0') {
-        return Some(0);
+    // The decimal point comes after `point` digits of `int` then `frac`.
+    let point = (int.len() as i64).saturating_add(exp);
+    let before_point = usize::try_from(point).unwrap_or(0);
+    let mut n: i64 = 0;
+    let mut taken = 0;
+    for d in int.bytes().chain(frac.bytes()).take(before_point) {
+        n = n * 10 + i64::from(d - b'0');
+        if n > MAX_UNIX_SECONDS {
+            return None;
+        }
+        taken += 1;
     }
-    if negative {
-        return None;
+    // Zeros the exponent adds past the last digit.
+    let mut zeros = before_point - taken;
+    while n != 0 && zeros > 0 {
+        n *= 10;
+        if n > MAX_UNIX_SECONDS {
+            return None;
+        }
+        zeros -= 1;
     }
-    // Position of the decimal point within `digits`.
-    let point = int.len() as i64 + exp;
-    if point <= 0 {
-        return Some(0);
-    }
-    let whole = digits.trim_start_matches('0').len() as i64 - (digits.len() as i64 - point);
-    if whole > 12 {
-        return None; // more than 12 integer digits is past 9999
-    }
-    let point = point as usize;
-    let int_digits: String = if point <= digits.len() {
-        digits[..point].to_owned()
-    } else {
-        format!("{digits}{}", "0".repeat(point - digits.len()))
+    Some(n)
+}
+
+/// The value of a JSON exponent's text (`5`, `+5`, `-12`), saturating: an
+/// exponent past `i64` means the same as a very large one.
+fn exponent(text: &str) -> i64 {
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
     };
-    let n: i64 = int_digits.trim_start_matches('0').parse().unwrap_or(0);
-    (n <= MAX_UNIX_SECONDS).then_some(n)
+    let magnitude = digits.bytes().fold(0i64, |n, d| {
+        n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    if negative {
+        -magnitude
+    } else {
+        magnitude
+    }
 }
 
 /// The common `_t`: 1 to 12 digits without a leading zero (or just `0`).
@@ -686,6 +760,34 @@ fn cut_long(s: &str) -> &str {
     match s.char_indices().nth(MAX_CHARS) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+/// Bytes of a text that are enough to cut it: a text of this many bytes
+/// holds at least [`MAX_CHARS`] characters (4 bytes at most each), so the
+/// readers build only this much of a long string or compact array and cut
+/// that, instead of copying the whole value (a value can be as long as its
+/// line, hundreds of megabytes) to keep 255 characters of it.
+pub(crate) const KEPT: usize = 4 * MAX_CHARS - 3;
+
+/// Appends `s` to `out` as far as [`KEPT`] bytes (rounded up to a whole
+/// character): `cut(out)` is then the cut of everything appended.
+pub(crate) fn push_kept(out: &mut String, s: &str) {
+    let room = KEPT.saturating_sub(out.len());
+    if s.len() <= room {
+        out.push_str(s);
+    } else if room > 0 {
+        let end = (room..s.len())
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(s.len());
+        out.push_str(&s[..end]);
+    }
+}
+
+/// [`push_kept`] for one character.
+pub(crate) fn push_char_kept(out: &mut String, c: char) {
+    if out.len() < KEPT {
+        out.push(c);
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::{bounded, Receiver};
 use flate2::read::MultiGzDecoder;
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapMut, RemapOptions};
 
 /// Where an export is: a local directory or an S3 prefix.
 #[derive(Debug, Clone)]
@@ -132,6 +132,7 @@ pub struct Chunk {
 enum ChunkData {
     Mapped(Arc<Mmap>, Range<usize>),
     Owned(Vec<u8>),
+    Long(LongLine),
 }
 
 impl Chunk {
@@ -148,6 +149,7 @@ impl Chunk {
         match &self.data {
             ChunkData::Mapped(map, range) => &map[range.clone()],
             ChunkData::Owned(v) => v,
+            ChunkData::Long(line) => line.bytes(),
         }
     }
 
@@ -262,43 +264,116 @@ pub fn for_each_chunk(
         read,
     };
     let mut gz = MultiGzDecoder::new(counted);
+    let damaged = || format!("reading {}: damaged or truncated gzip data", path.display());
+    // What the last read brought after the last line end: the start of the
+    // next chunk's first line (and, after a long line, maybe whole lines).
     let mut carry: Vec<u8> = Vec::new();
     let mut first = true;
     loop {
         let mut buf = std::mem::take(&mut carry);
-        let filled = fill(&mut gz, &mut buf, chunk_size).with_context(|| {
-            format!("reading {}: damaged or truncated gzip data", path.display())
-        })?;
+        let more = fill(&mut gz, &mut buf, chunk_size).with_context(damaged)?;
         if std::mem::take(&mut first) && buf.starts_with(BOM) {
             buf.drain(..BOM.len());
         }
         if buf.is_empty() {
             return Ok(());
         }
-        if !filled {
-            // End of the file: what is left is the last chunk.
-            let chunk = Chunk {
-                revision: file.revision,
-                first_line: line,
-                data: ChunkData::Owned(buf),
-            };
-            return each(chunk);
-        }
-        // Keep the partial last line for the next chunk.
-        match memchr::memrchr(b'\n', &buf) {
-            Some(i) => carry = buf.split_off(i + 1),
-            None => {
-                carry = buf;
-                continue;
-            }
-        }
+        // Each turn hands out at least one line, so the loop always moves on.
+        let data = if !more {
+            ChunkData::Owned(buf) // the end: what is left is the last chunk
+        } else if let Some(i) = memchr::memrchr(b'\n', &buf) {
+            // Keep the partial last line for the next chunk.
+            carry = buf.split_off(i + 1);
+            ChunkData::Owned(buf)
+        } else {
+            // No line ends in a whole chunk: `buf` is the start of a line
+            // longer than a chunk, which is read to its end at once (filling
+            // `buf` again would read nothing more: it is full).
+            let (long, rest) = read_long_line(&mut gz, buf, chunk_size).with_context(damaged)?;
+            carry = rest;
+            ChunkData::Long(long)
+        };
         let chunk = Chunk {
             revision: file.revision,
             first_line: line,
-            data: ChunkData::Owned(buf),
+            data,
         };
         line += chunk.line_count();
         each(chunk)?;
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+/// A line longer than a chunk, read from a gzip file: `len` bytes of an
+/// anonymous memory map that grows in place (`mremap`), so that the line
+/// is never copied (a `Vec` growing by reallocation holds the old and the
+/// new copy at once) and its memory goes back to the system once the chunk
+/// is dropped, instead of staying with the allocator.
+struct LongLine {
+    map: MmapMut,
+    len: usize,
+}
+
+impl LongLine {
+    fn bytes(&self) -> &[u8] {
+        &self.map[..self.len]
+    }
+
+    /// Room for `additional` more bytes past `len`, at least doubling.
+    fn reserve(&mut self, additional: usize) -> std::io::Result<()> {
+        if self.map.len() - self.len >= additional {
+            return Ok(());
+        }
+        let new_len = (self.len + additional).max(self.map.len() * 2);
+        // SAFETY: the map is anonymous memory, not a file: every byte of
+        // the new length is memory (new pages read as zeros), and nothing
+        // borrows the map while it moves (`&mut self`).
+        unsafe { self.map.remap(new_len, RemapOptions::new().may_move(true)) }
+    }
+}
+
+/// Reads the rest of a line that a whole chunk did not end: `start` holds
+/// its first bytes (no `\n`). Returns the line, with its `\n` unless the
+/// input ended first, and what the last read brought after it (at most
+/// `step` bytes, which belong to the next chunk).
+fn read_long_line(
+    r: &mut impl Read,
+    start: Vec<u8>,
+    step: usize,
+) -> std::io::Result<(LongLine, Vec<u8>)> {
+    let step = step.max(64 * 1024);
+    let mut line = LongLine {
+        map: MmapMut::map_anon(2 * start.len().max(step))?,
+        len: start.len(),
+    };
+    line.map[..start.len()].copy_from_slice(&start);
+    drop(start);
+    loop {
+        line.reserve(step)?;
+        let old = line.len;
+        let n = read_some(r, &mut line.map[old..old + step])?;
+        if n == 0 {
+            return Ok((line, Vec::new()));
+        }
+        let read = old..old + n;
+        if let Some(i) = memchr::memchr(b'\n', &line.map[read.clone()]) {
+            line.len = old + i + 1;
+            let rest = line.map[line.len..read.end].to_vec();
+            return Ok((line, rest));
+        }
+        line.len = read.end;
+    }
+}
+
+/// One `read`, retried when a signal interrupts it.
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
     }
 }
 
@@ -350,20 +425,17 @@ pub fn for_each_chunk_in_order(
     })
 }
 
-/// Reads until `buf` holds at least `want` bytes; false at end of input.
+/// Reads until `buf` holds more than `want` bytes; false at the end of
+/// the input. Reads nothing when `buf` already holds that much (a carried
+/// line start as long as a chunk): the caller reads such a line to its end
+/// with [`read_long_line`], never by filling again.
 fn fill(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
     let target = buf.len().max(want) + 64 * 1024;
     buf.reserve(target - buf.len());
     while buf.len() < want + 1 {
         let old = buf.len();
         buf.resize(old + 64 * 1024, 0);
-        let n = loop {
-            match r.read(&mut buf[old..]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        let n = match n {
+        let n = match read_some(r, &mut buf[old..]) {
             Ok(n) => n,
             Err(e) => {
                 buf.truncate(old);
@@ -555,6 +627,107 @@ mod tests {
         assert_eq!(n, 0);
     }
 
+    /// The lines `for_each_chunk` gives for `file`, checking that chunks
+    /// number their lines on from each other and end on a line end (all
+    /// but the last). On a thread with a deadline: a reader that loops
+    /// forever fails the test instead of hanging it.
+    fn lines_read(file: &RevisionFile, chunk_size: usize) -> Vec<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let owned = file.clone();
+        std::thread::spawn(move || {
+            let read = AtomicU64::new(0);
+            let mut lines = Vec::new();
+            let mut ends = Vec::new();
+            let r = for_each_chunk(&owned, chunk_size, &read, |c| {
+                assert_eq!(c.first_line, lines.len() as u64 + 1);
+                ends.push(c.bytes().ends_with(b"\n"));
+                lines.extend(c.lines().map(<[u8]>::to_vec));
+                Ok(())
+            });
+            let all_but_last_end_lines = ends.iter().rev().skip(1).all(|&e| e);
+            tx.send((r.map(|()| lines), all_but_last_end_lines, read.into_inner()))
+                .ok();
+        });
+        let (lines, ends, read) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the reader finishes");
+        assert!(ends, "a chunk other than the last ends inside a line");
+        assert_eq!(read, file.size, "every byte counted");
+        lines.unwrap()
+    }
+
+    /// A line of `len` bytes that says which it is.
+    fn numbered_line(i: usize, len: usize) -> Vec<u8> {
+        let mut line = format!("{i}:").into_bytes();
+        line.resize(len, b'a' + (i % 26) as u8);
+        line.truncate(len);
+        line
+    }
+
+    /// Lines longer than a chunk (and than the reader's 64 KiB reads),
+    /// first, last, alone or between short lines, with or without a final
+    /// line end, come out whole and in order from plain and gzip files.
+    #[test]
+    fn lines_longer_than_a_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut revision = 0;
+        for chunk_size in [1usize, 100, 4096, 65_536, 100_000] {
+            let mut lengths: Vec<usize> = [0usize, 1, 2, 63, 64, 65]
+                .iter()
+                .flat_map(|d| [chunk_size.saturating_sub(*d), chunk_size + d])
+                .chain([2 * chunk_size, 2 * chunk_size + 1, 5 * chunk_size + 7])
+                .chain([65_535, 65_536, 65_537, 131_071, 131_072, 131_073, 300_001])
+                .collect();
+            lengths.retain(|&len| len > 0); // a file of one empty line is "\n", not ""
+            lengths.sort_unstable();
+            lengths.dedup();
+            let short = |i| numbered_line(i, 10);
+            // Each long line alone, between short lines, and all of them
+            // back to back; with and without the final line end.
+            let mut texts: Vec<Vec<Vec<u8>>> = Vec::new();
+            for (i, &len) in lengths.iter().enumerate() {
+                texts.push(vec![numbered_line(i, len)]);
+                texts.push(vec![short(1), numbered_line(i, len), short(2)]);
+            }
+            texts.push(
+                (0..lengths.len())
+                    .flat_map(|i| [numbered_line(i, lengths[i]), short(i)])
+                    .collect(),
+            );
+            for lines in &texts {
+                for final_newline in [true, false] {
+                    let mut text = lines.join(&b'\n');
+                    if final_newline {
+                        text.push(b'\n');
+                    }
+                    for gzip in [false, true] {
+                        revision += 1;
+                        let file = revision_file(dir.path(), revision, gzip, &text);
+                        let got = lines_read(&file, chunk_size);
+                        let lens: Vec<usize> = lines.iter().map(Vec::len).collect();
+                        let what = format!("chunk size {chunk_size}, gzip {gzip}, lines {lens:?}");
+                        assert_eq!(got.len(), lines.len(), "{what}");
+                        assert!(got == *lines, "{what}");
+                        std::fs::remove_file(&file.path).unwrap();
+                    }
+                }
+            }
+        }
+    }
+
+    /// A byte order mark opening a gzip file whose first line is longer
+    /// than a chunk is skipped too.
+    #[test]
+    fn a_long_first_line_after_a_byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = numbered_line(1, 5000);
+        let text = [BOM, &line, b"\n", &line].concat();
+        for (revision, gzip) in [(1, false), (2, true)] {
+            let file = revision_file(dir.path(), revision, gzip, &text);
+            assert!(lines_read(&file, 100) == [line.clone(), line.clone()]);
+        }
+    }
+
     #[test]
     fn lines_of_a_chunk() {
         let c = chunk(b"a\nb\n\nc");
@@ -640,7 +813,13 @@ impl Arrivals {
                 }
                 bail!("{}: the file was not downloaded", file.path.display());
             }
-            st = self.changed.wait(st).expect("arrivals lock");
+            // Downloads stop on Ctrl-C, so files may never arrive.
+            crate::interrupt::check()?;
+            st = self
+                .changed
+                .wait_timeout(st, std::time::Duration::from_millis(200))
+                .expect("arrivals lock")
+                .0;
         }
     }
 }

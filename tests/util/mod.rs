@@ -278,6 +278,18 @@ impl Kmdb {
     }
 }
 
+/// The state file `kmdb` uses in `scratch` for `db` when `--state` is not
+/// given: `kmdb-state-HOST-PORT-DATABASE.sqlite`.
+pub fn default_state(db: &TestDb, scratch: &Scratch) -> PathBuf {
+    let o = Opts::from_url(&db.url).unwrap();
+    scratch.join(&format!(
+        "kmdb-state-{}-{}-{}.sqlite",
+        o.get_ip_or_hostname(),
+        o.get_tcp_port(),
+        db.name
+    ))
+}
+
 /// `setup` + `partition` in a fresh test database.
 pub fn prepared_db(test: &str, scratch: &Scratch) -> TestDb {
     let db = TestDb::new(test);

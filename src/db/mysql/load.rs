@@ -62,8 +62,9 @@ pub(super) fn handler(allow: Arc<InfileAllowlist>) -> LocalInfileHandler {
                 ),
             ));
         };
+        let mut out = StopOnInterrupt(out);
         if parts.len() > 1 {
-            crate::rows::merge_runs(&parts, out)?;
+            crate::rows::merge_runs(&parts, &mut out)?;
             return out.flush();
         }
         let mut file = File::open(&parts[0])?;
@@ -77,6 +78,23 @@ pub(super) fn handler(allow: Arc<InfileAllowlist>) -> LocalInfileHandler {
         }
         out.flush()
     })
+}
+
+/// A writer that fails once Ctrl-C was pressed: the server then rolls the
+/// `LOAD DATA` back, and a long load stops within a megabyte.
+struct StopOnInterrupt<W>(W);
+
+impl<W: Write> Write for StopOnInterrupt<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if crate::interrupt::requested() {
+            return Err(io::Error::other("kmdb was interrupted"));
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Quotes a path as an SQL string literal (paths are ours, but be exact).

@@ -4,6 +4,7 @@
 
 pub mod load;
 mod rows;
+mod runs;
 pub mod schema;
 
 use std::path::Path;
@@ -16,7 +17,9 @@ use mysql::{Conn, Opts, OptsBuilder};
 pub use load::InfileAllowlist;
 
 use super::url::percent_encode;
-use super::{DatabaseUrl, ImportRecord, LastImport, Loader, PartitionLocks, Target};
+use super::{
+    DatabaseUrl, ImportRecord, LastImport, Loader, Loading, PartitionLocks, RunInfo, Target,
+};
 use crate::dates::Day;
 use crate::filters::Filters;
 use crate::partition::PartitionMap;
@@ -156,13 +159,28 @@ impl Target for MySql {
         Ok(found.is_some())
     }
 
-    fn import_count(&mut self) -> Result<u64> {
-        let n: Option<u64> = self.conn.query_first("SELECT COUNT(*) FROM kmdb_imports")?;
-        Ok(n.unwrap_or(0))
-    }
-
     fn filters(&mut self) -> Result<Filters> {
         schema::filters(&mut self.conn)
+    }
+
+    fn lock(&mut self, run: &RunInfo, wait: std::time::Duration) -> Result<Option<RunInfo>> {
+        runs::lock(&mut self.conn, run, wait)
+    }
+
+    fn loading(&mut self) -> Result<Option<Loading>> {
+        runs::loading(&mut self.conn)
+    }
+
+    fn start_loading(&mut self, loading: &Loading) -> Result<()> {
+        runs::start_loading(&mut self.conn, loading)
+    }
+
+    fn commit_import(&mut self, id: u64, generation: &str) -> Result<()> {
+        runs::commit_import(&mut self.conn, id, generation)
+    }
+
+    fn abandon_loading(&mut self) -> Result<()> {
+        runs::abandon_loading(&mut self.conn)
     }
 
     fn partitions(&mut self, table: Table) -> Result<PartitionMap> {

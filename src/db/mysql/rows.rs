@@ -24,9 +24,9 @@ pub(super) fn remove_revisions(
     users: u64,
     keys: u64,
 ) -> Result<()> {
-    let ranges: Vec<String> = revisions
-        .iter()
-        .map(|&r| format!("id BETWEEN {} AND {}", row_id(r, 0), row_id(r + 1, 0) - 1))
+    let ranges: Vec<String> = runs(revisions)
+        .into_iter()
+        .map(|(a, b)| format!("id BETWEEN {} AND {}", row_id(a, 0), row_id(b + 1, 0) - 1))
         .collect();
     if !ranges.is_empty() {
         for table in Table::ALL {
@@ -45,6 +45,21 @@ pub(super) fn remove_revisions(
     conn.exec_drop("DELETE FROM `keys` WHERE id > ?", (keys,))
         .context("removing the interrupted import's keys")?;
     Ok(())
+}
+
+/// Runs of consecutive revisions, `(first, last)`, of `revisions` in any order.
+fn runs(revisions: &[u64]) -> Vec<(u64, u64)> {
+    let mut sorted = revisions.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for r in sorted {
+        match out.last_mut() {
+            Some(last) if last.1 + 1 == r => last.1 = r,
+            _ => out.push((r, r)),
+        }
+    }
+    out
 }
 
 /// `?, ?, ?` for `n` parameters.
@@ -169,7 +184,6 @@ fn accounting_values(a: &Accounting) -> Vec<u64> {
 
 pub(super) fn record_import(conn: &mut Conn, import: &ImportRecord<'_>) -> Result<u64> {
     let columns = accounting_columns();
-    let marks = marks(columns.len());
     let mut params: Vec<mysql::Value> = vec![
         import.source.as_str().into(),
         import.revisions.as_str().into(),
@@ -180,25 +194,70 @@ pub(super) fn record_import(conn: &mut Conn, import: &ImportRecord<'_>) -> Resul
             .map(mysql::Value::from),
     );
     params.push(import.rejects_file.clone().into());
-    conn.exec_drop(
-        format!(
-            "INSERT INTO kmdb_imports(started_at, finished_at, source, revisions, {}, rejects_file)
-             VALUES(UTC_TIMESTAMP() - INTERVAL {} SECOND, UTC_TIMESTAMP(), ?, ?, {marks}, ?)",
-            columns.join(", "),
-            import.seconds
-        ),
-        mysql::Params::Positional(params),
-    )
-    .context("recording the import in kmdb_imports")?;
-    Ok(conn.last_insert_id())
+    params.push(import.state_store.as_str().into());
+    params.push(import.host.as_str().into());
+    let started = format!("UTC_TIMESTAMP() - INTERVAL {} SECOND", import.seconds);
+    let mut tx = conn.start_transaction(mysql::TxOpts::default())?;
+    // An earlier try of this import whose state commit failed recorded a
+    // row: it is rewritten, so that each import has one.
+    let replaces = match import.replaces {
+        Some(old) => tx
+            .exec_first::<u64, _, _>(
+                "SELECT id FROM kmdb_imports WHERE id = ? FOR UPDATE",
+                (old,),
+            )
+            .context("reading the import's earlier row in kmdb_imports")?,
+        None => None,
+    };
+    let id = if let Some(old) = replaces {
+        let sets: Vec<String> = ["source", "revisions"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(columns.iter().cloned())
+            .chain(["rejects_file", "state_store", "host"].map(str::to_owned))
+            .map(|c| format!("{c} = ?"))
+            .collect();
+        let mut with_id = params.clone();
+        with_id.push(old.into());
+        tx.exec_drop(
+            format!(
+                "UPDATE kmdb_imports SET started_at = {started}, finished_at = UTC_TIMESTAMP(), {},
+                 state_generation = NULL WHERE id = ?",
+                sets.join(", ")
+            ),
+            mysql::Params::Positional(with_id),
+        )
+        .context("recording the import in kmdb_imports")?;
+        old
+    } else {
+        tx.exec_drop(
+            format!(
+                "INSERT INTO kmdb_imports(started_at, finished_at, source, revisions, {},
+                     rejects_file, state_store, host)
+                 VALUES({started}, UTC_TIMESTAMP(), ?, ?, {}, ?, ?, ?)",
+                columns.join(", "),
+                marks(columns.len())
+            ),
+            mysql::Params::Positional(params),
+        )
+        .context("recording the import in kmdb_imports")?;
+        tx.last_insert_id()
+            .context("the server gave no id to the kmdb_imports row")?
+    };
+    tx.exec_drop("UPDATE kmdb_loading SET import_id = ?", (id,))
+        .context("naming the import's row in kmdb_loading")?;
+    tx.commit()
+        .context("recording the import in kmdb_imports")?;
+    Ok(id)
 }
 
 pub(super) fn last_import(conn: &mut Conn) -> Result<Option<LastImport>> {
     let columns = accounting_columns();
     let row: Option<mysql::Row> = conn
         .query_first(format!(
-            "SELECT id, CAST(finished_at AS CHAR), revisions, rejects_file, {}
-             FROM kmdb_imports ORDER BY id DESC LIMIT 1",
+            "SELECT id, CAST(finished_at AS CHAR), revisions, rejects_file, {},
+                 state_generation, state_store, host
+             FROM kmdb_imports WHERE state_generation IS NOT NULL ORDER BY id DESC LIMIT 1",
             columns.join(", ")
         ))
         .context("reading the last import")?;
@@ -217,11 +276,29 @@ pub(super) fn last_import(conn: &mut Conn) -> Result<Option<LastImport>> {
         ..Accounting::default()
     };
     accounting.rejected.copy_from_slice(&counts[5..]);
+    let at = 4 + columns.len();
     Ok(Some(LastImport {
+        state_generation: row
+            .get::<Option<String>, _>(at)
+            .flatten()
+            .unwrap_or_default(),
+        state_store: row.get::<Option<String>, _>(at + 1).flatten(),
+        host: row.get::<Option<String>, _>(at + 2).flatten(),
         id: row.get(0).unwrap_or(0),
         finished_at: row.get(1).unwrap_or_default(),
         revisions: row.get(2).unwrap_or_default(),
         rejects_file: row.get::<Option<String>, _>(3).flatten(),
         accounting,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revisions_coalesce_into_runs() {
+        assert_eq!(runs(&[]), vec![]);
+        assert_eq!(runs(&[5, 1, 2, 3, 9, 8]), vec![(1, 3), (5, 5), (8, 9)]);
+    }
 }

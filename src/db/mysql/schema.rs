@@ -22,8 +22,13 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
     ),
     (
         2,
+        "state_matching",
+        include_str!("../../../migrations/mysql/0002_state_matching.sql"),
+    ),
+    (
+        3,
         "rejected_duplicate",
-        include_str!("../../../migrations/mysql/0002_rejected_duplicate.sql"),
+        include_str!("../../../migrations/mysql/0003_rejected_duplicate.sql"),
     ),
 ];
 
@@ -79,21 +84,7 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
 
 /// A fresh random token naming one database's contents.
 pub fn new_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..2u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.write_u32(std::process::id());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
+    crate::state::random_token()
 }
 
 /// Fails with "run `kmdb setup`" unless the schema is there and current.
@@ -241,10 +232,13 @@ pub fn counts(conn: &mut Conn) -> Result<Vec<(&'static str, u64)>> {
     Ok(out)
 }
 
-/// Empties the data tables and the import history, keeping the filters, and
-/// gives the database a new token.
+/// Empties the data tables, the import history and the import in flight,
+/// keeping the filters, and gives the database a new token.
 pub fn flush(conn: &mut Conn) -> Result<String> {
-    for table in DATA_TABLES.into_iter().chain(["kmdb_imports"]) {
+    for table in DATA_TABLES
+        .into_iter()
+        .chain(["kmdb_imports", "kmdb_loading"])
+    {
         exec(
             conn,
             &format!("TRUNCATE TABLE `{table}`"),

@@ -46,7 +46,7 @@ impl S3Source {
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| loop {
-                    if stop.load(Ordering::Relaxed) {
+                    if stopped(&stop) {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -116,7 +116,7 @@ impl S3Source {
         let mut failures: u32 = 0;
 
         loop {
-            if stop.load(Ordering::Relaxed) {
+            if stopped(stop) {
                 return Ok(None);
             }
             let mut have = fs::metadata(&part_path).map(|m| m.len()).unwrap_or(0);
@@ -183,7 +183,7 @@ impl S3Source {
             }
             let until = tokio::time::Instant::now() + backoff(failures.saturating_sub(1));
             while tokio::time::Instant::now() < until {
-                if stop.load(Ordering::Relaxed) {
+                if stopped(stop) {
                     return Ok(None);
                 }
                 tokio::time::sleep_until(
@@ -251,7 +251,7 @@ impl S3Source {
         let hashing = *check_md5 && *hashed == offset;
         let mut written = offset;
         let result = loop {
-            if stop.load(Ordering::Relaxed) {
+            if stopped(stop) {
                 break Err(Outcome::Stopped);
             }
             match resp.body.next().await {
@@ -469,6 +469,12 @@ impl Md5 {
     fn finish(self) -> [u8; 16] {
         md5::Digest::finalize(self.0).into()
     }
+}
+
+/// Whether transfers must stop: a failure elsewhere, or Ctrl-C (a `.part`
+/// file resumes on the next run).
+fn stopped(stop: &AtomicBool) -> bool {
+    stop.load(Ordering::Relaxed) || crate::interrupt::requested()
 }
 
 #[cfg(test)]
