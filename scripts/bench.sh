@@ -301,7 +301,7 @@ t1=$(now)
 IMPORT_S="$(calc "$t1 - $t0")"
 IMPORT_RUNS=("$IMPORT_S")
 sed 's/^/   /' "$RUN/import.out" >&2
-EVENTS="$(awk '$1 == "events" { print $2; exit }' "$RUN/import.out")"
+EVENTS="$(awk '$1 == "events" { gsub(/,/, "", $2); print $2; exit }' "$RUN/import.out")"
 RSS_KB="$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$RUN/import.time")"
 IMPORT_COUNTS="$(counts "$IMPORT_DB")"
 IMPORT_SUMS="$(sums "$IMPORT_DB")"
@@ -361,7 +361,7 @@ rm -rf "$WORK/tsv"
 sql "" -e "DROP DATABASE \`$IMPORT_DB\`"
 
 # One LOAD DATA per file, run by xargs on up to N sessions at once (largest
-# files first); kmdb's statement (src/db/load.rs) and session settings.
+# files first); kmdb's statement (src/db/mysql/load.rs) and session settings.
 LOAD_OPTS="$(cat <<'SQL'
 CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'
 SQL
@@ -380,7 +380,7 @@ load_one() { # MODE FILE
         users/* | keys/*) sql+=" $(stmt "\`$table\`" REPLACE);" ;;
         */straight) sql+=" $(stmt "\`$table\` PARTITION (\`$part\`)" IGNORE);" ;;
         */exchange)
-            # As kmdb fills an empty partition (src/db/load.rs): bulk load
+            # As kmdb fills an empty partition (src/db/mysql/load.rs): bulk load
             # (no IGNORE, unique and foreign key checks off) into the
             # session's empty unpartitioned copy, then exchange (which
             # leaves the copy empty again for the session's next file).
@@ -513,7 +513,7 @@ timed_import() {
 
 # ------------------------------------------------- 3b. import, straight loads
 # The same import with every file loaded straight into its partition: what
-# the staging tables gain (src/db/load.rs).
+# the staging tables gain (src/db/mysql/load.rs).
 IMPORT_STRAIGHT_S=""
 if [ "$STRAIGHT" = 1 ]; then
     step "3b. kmdb import --no-staging (fresh database $IMPORT_DB)"
@@ -599,7 +599,7 @@ SUFFIX="" TITLE=""
     echo "- MariaDB $MARIADB_VERSION (scripts/dev-db.sh settings), kmdb $GIT_REV"
     echo "- export: \`kmdb generate ${GEN[*]}${GEN:+ }--size $SIZE --seed $SEED --gzip-every $GZIP_EVERY\`: $EXPORT_FILES files, $(commas "$INPUT_BYTES") bytes ($(commas "$EXPORT_DISK") on disk), $(commas "$INPUT_LINES") lines, $(commas "$EVENTS") events"
     if [ "$FORMAT" = mixpanel ]; then
-        echo "- duplicates rejected: $(commas "$(awk '$1 == "duplicate" { print $2; exit }' "$RUN/import.out")"); state store after the import: $(commas "$STATE_BYTES") bytes, of which duplicate keys $(commas "$KEY_BYTES") bytes in $KEY_DAYS day rows: $(fmt1 "$(calc "$STATE_BYTES / $EVENTS")") bytes per event, i.e. MB per million events ($(fmt1 "$(calc "$KEY_BYTES / $EVENTS")") of them the duplicate keys)"
+        echo "- duplicates rejected: $(commas "$(awk '$1 == "duplicate" { gsub(/,/, "", $2); print $2; exit }' "$RUN/import.out")"); state store after the import: $(commas "$STATE_BYTES") bytes, of which duplicate keys $(commas "$KEY_BYTES") bytes in $KEY_DAYS day rows: $(fmt1 "$(calc "$STATE_BYTES / $EVENTS")") bytes per event, i.e. MB per million events ($(fmt1 "$(calc "$KEY_BYTES / $EVENTS")") of them the duplicate keys)"
     fi
     echo "- rows stored: $(while read -r t c; do printf '%s%s %s' "${sep:-}" "$t" "$(commas "$c")"; sep=", "; done <<<"$IMPORT_COUNTS")"
     echo "- \`scripts/bench.sh $SIZE\` took $(fmt0 "$(calc "$(now) - $SCRIPT_T0")") s, plus $(fmt0 "$BUILD_S") s of \`cargo build --release\`"

@@ -7,6 +7,9 @@
 #   scripts/dev-db.sh status   say whether it is running (exit 1 if not)
 #   scripts/dev-db.sh client [ARGS...]   open the mariadb client (as root, over the socket)
 #
+# KMDB_DEV_DB_PORT=23306 is the TCP port (127.0.0.1) `start` uses; once the
+# server runs, `url` and `status` give the port it was started with.
+#
 # KMDB_DEV_DB_SETTINGS="innodb_doublewrite=1;innodb_flush_log_at_trx_commit=1"
 # adds server settings after the ones below (they win), from the next start.
 #
@@ -39,7 +42,17 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 log() { echo "dev-db: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-url() { echo "mysql://$DB_USER:$DB_PASS@127.0.0.1:$PORT/$DB_NAME"; }
+# The port of the running server (from the my.cnf it was started with), else
+# the one `start` would use.
+port() {
+    local p=""
+    if running_pid >/dev/null; then
+        p="$(sed -n 's/^port=\([0-9]*\)$/\1/p' "$CNF" 2>/dev/null | head -n 1)"
+    fi
+    echo "${p:-$PORT}"
+}
+
+url() { echo "mysql://$DB_USER:$DB_PASS@127.0.0.1:$(port)/$DB_NAME"; }
 
 server_bin() { command -v mariadbd || command -v mysqld || true; }
 
@@ -158,7 +171,11 @@ EOF
 
 start() {
     if running_pid >/dev/null; then
-        log "already running"
+        if [ "$(port)" != "$PORT" ]; then
+            log "already running on port $(port) (not $PORT): stop it first to change the port"
+        else
+            log "already running"
+        fi
         url
         return 0
     fi

@@ -6,6 +6,9 @@
 #   scripts/s3-server.sh url     print the endpoint URL
 #   scripts/s3-server.sh status  say whether it is running (exit 1 if not)
 #
+# KMDB_S3_PORT=25000 is the TCP port (127.0.0.1) `start` uses; once the server
+# runs, `url` and `status` give the port it was started with.
+#
 # State is in memory only: every start begins with no buckets. Pid and log are
 # in .dev-db/s3/ at the repo root (git-ignored). Any access key is accepted.
 set -euo pipefail
@@ -16,7 +19,7 @@ PIDFILE="$DIR/moto.pid"
 LOG="$DIR/moto.log"
 # Below the ephemeral range (32768+), so no outgoing connection can hold it.
 PORT="${KMDB_S3_PORT:-25000}"
-URL="http://127.0.0.1:$PORT"
+PORTFILE="$DIR/moto.port"
 # Stay on moto 5's server CLI/behaviour; override to try another version.
 MOTO_SPEC="${KMDB_MOTO_SPEC:-moto[server]>=5,<6}"
 
@@ -35,9 +38,20 @@ running_pid() {
     echo "$pid"
 }
 
+# The port of the running server (saved when it was started), else the one
+# `start` would use.
+port() {
+    local p=""
+    if running_pid >/dev/null; then p="$(cat "$PORTFILE" 2>/dev/null || true)"; fi
+    [[ "$p" =~ ^[0-9]+$ ]] || p="$PORT"
+    echo "$p"
+}
+
+url() { echo "http://127.0.0.1:$(port)"; }
+
 # Python (always present, unlike curl) probes whether the endpoint answers HTTP.
 answers_http() {
-    python3 - "$URL/" <<'EOF' >/dev/null 2>&1
+    python3 - "http://127.0.0.1:$PORT/" <<'EOF' >/dev/null 2>&1
 import sys, urllib.request, urllib.error
 try:
     urllib.request.urlopen(sys.argv[1], timeout=2)
@@ -61,8 +75,12 @@ find_moto() {
 
 start() {
     if running_pid >/dev/null; then
-        log "already running"
-        echo "$URL"
+        if [ "$(port)" != "$PORT" ]; then
+            log "already running on port $(port) (not $PORT): stop it first to change the port"
+        else
+            log "already running"
+        fi
+        url
         return 0
     fi
     if ! find_moto; then
@@ -73,10 +91,11 @@ start() {
     fi
     mkdir -p "$DIR"
     : >"$LOG"
-    log "starting ${MOTO_CMD[*]} on $URL (log: $LOG)"
+    log "starting ${MOTO_CMD[*]} on http://127.0.0.1:$PORT (log: $LOG)"
     # setsid + nohup: the server must outlive this script and its terminal.
     setsid nohup "${MOTO_CMD[@]}" -H 127.0.0.1 -p "$PORT" </dev/null >>"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
+    echo "$PORT" >"$PORTFILE"
 
     for _ in $(seq 120); do
         answers_http && break
@@ -88,7 +107,7 @@ start() {
     done
     answers_http || { tail -n 30 "$LOG" >&2 || true; stop; die "no HTTP answer within 60 s"; }
     log "ready"
-    echo "$URL"
+    url
 }
 
 stop() {
@@ -108,16 +127,16 @@ stop() {
         log "did not exit; killing pid $pid"
         kill -9 "$pid" 2>/dev/null || true
     fi
-    rm -f "$PIDFILE"
+    rm -f "$PIDFILE" "$PORTFILE"
     log "stopped"
 }
 
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
-    url) echo "$URL" ;;
+    url) url ;;
     status)
-        if pid="$(running_pid)"; then echo "running (pid $pid) at $URL"; else echo "not running"; exit 1; fi
+        if pid="$(running_pid)"; then echo "running (pid $pid) at $(url)"; else echo "not running"; exit 1; fi
         ;;
     *) echo "usage: $0 start|stop|url|status" >&2; exit 2 ;;
 esac

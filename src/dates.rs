@@ -11,18 +11,24 @@ pub const DAY_SECONDS: i64 = 86_400;
 pub struct Day(pub i64);
 
 impl Day {
-    /// Parses `YYYY-MM-DD` (years 1970 to 9999).
+    /// Parses `YYYY-MM-DD`, a day from 1970-01-01 (where unix time, and so
+    /// KM's, starts) to 9999-12-31 (the last the databases store).
     pub fn parse(s: &str) -> Result<Day> {
-        let bad = || format!("{s:?} is not a date of the form YYYY-MM-DD");
-        let parts: Vec<&str> = s.trim().split('-').collect();
-        if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
-            bail!(bad());
+        let text = s.trim();
+        let parts: Vec<&str> = text.split('-').collect();
+        let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+        if parts.len() != 3 || !digits(parts[0], 4) || !digits(parts[1], 2) || !digits(parts[2], 2)
+        {
+            bail!("{s:?} is not a date of the form YYYY-MM-DD");
         }
-        let num = |p: &str| p.parse::<i64>().with_context(bad);
+        let num = |p: &str| p.parse::<i64>().context("digits checked above");
         let (y, m, d) = (num(parts[0])?, num(parts[1])?, num(parts[2])?);
         let day = Day(days_from_civil(y, m, d));
-        if !(1970..=9999).contains(&y) || day.to_string() != s.trim() {
-            bail!(bad());
+        if !(1..=12).contains(&m) || day.to_string() != text {
+            bail!("{text} is not a day of the calendar");
+        }
+        if y < 1970 {
+            bail!("{text} is before 1970-01-01, where unix time (and so KM's timestamps) starts");
         }
         Ok(day)
     }
@@ -109,14 +115,18 @@ mod tests {
         for s in ["1970-01-01", "2014-01-01", "2016-02-29", "9999-12-31"] {
             assert_eq!(Day::parse(s).unwrap().to_string(), s);
         }
-        for bad in [
-            "2014-13-01",
-            "2015-02-29",
-            "14-01-01",
-            "2014/01/01",
-            "1969-12-31",
+        for (bad, says) in [
+            ("2014-13-01", "not a day of the calendar"),
+            ("2015-02-29", "not a day of the calendar"),
+            ("14-01-01", "not a date of the form YYYY-MM-DD"),
+            ("2014/01/01", "not a date of the form YYYY-MM-DD"),
+            ("2014-1-01", "not a date of the form YYYY-MM-DD"),
+            ("+014-01-01", "not a date of the form YYYY-MM-DD"),
+            ("1969-12-31", "before 1970-01-01"),
+            ("0001-01-01", "before 1970-01-01"),
         ] {
-            assert!(Day::parse(bad).is_err(), "{bad}");
+            let err = Day::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
         }
     }
 

@@ -50,6 +50,15 @@ pub fn no_huge_pages() {
     }
 }
 
+/// The message of a failed run: each cause in turn, `: `-separated, with
+/// database drivers' errors in words.
+pub fn error_message(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|cause| db::describe_cause(cause).unwrap_or_else(|| cause.to_string()))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {

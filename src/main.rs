@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Err(err) if err.chain().any(|c| c.is::<kmdb::exit::Interrupted>()) => {
             eprintln!("kmdb: {err}");
         }
-        Err(err) => eprintln!("kmdb: error: {err:#}"),
+        Err(err) => eprintln!("kmdb: error: {}", kmdb::error_message(err)),
         Ok(()) => {}
     }
     kmdb::exit::code(&result)

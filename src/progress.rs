@@ -5,7 +5,12 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, HumanCount, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState,
+    ProgressStyle,
+};
+
+use crate::report::count;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -73,7 +78,7 @@ impl Progress {
         self.bar(
             label,
             total,
-            "{prefix:>10} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows {per_sec} {msg}",
+            "{prefix:>10} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows {rate} {msg}",
             false,
         )
     }
@@ -83,6 +88,13 @@ impl Progress {
         bar.set_style(
             ProgressStyle::with_template(template)
                 .expect("valid template")
+                .with_key(
+                    "rate",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        // Whole rows per second, grouped like the counts.
+                        let _ = write!(w, "{}/s", HumanCount(state.per_sec() as u64));
+                    },
+                )
                 .progress_chars("=> "),
         );
         bar.set_prefix(label.to_owned());
@@ -140,9 +152,11 @@ impl Bar {
             )
         } else {
             format!(
-                "{}: {pos} of {total} rows ({:.0}/s) {}",
+                "{}: {} of {} rows ({}/s) {}",
                 self.label,
-                pos as f64 / secs,
+                count(pos),
+                count(total),
+                count((pos as f64 / secs) as u64),
                 self.bar.message()
             )
         }

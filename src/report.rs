@@ -11,6 +11,20 @@ use anyhow::{Context, Result};
 use crate::record::Reject;
 use crate::rows::escape_into;
 
+/// `n` with its digits in groups of three, `1,234,567`: how kmdb writes
+/// every count a person reads (as its progress bars do).
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// What became of every line of an import.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Accounting {
@@ -37,8 +51,9 @@ impl Accounting {
 impl fmt::Display for Accounting {
     /// The table printed at the end of an import.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let row =
-            |f: &mut fmt::Formatter<'_>, name: &str, n: u64| writeln!(f, "  {name:<26}{n:>14}");
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, n: u64| {
+            writeln!(f, "  {name:<26}{:>14}", count(n))
+        };
         row(f, "lines", self.lines)?;
         row(f, "blank", self.blank)?;
         row(f, "events", self.events)?;
@@ -52,6 +67,48 @@ impl fmt::Display for Accounting {
             }
         }
         Ok(())
+    }
+}
+
+/// The rows an import loaded into one table and the time its load
+/// sessions spent on them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableLoad {
+    pub table: &'static str,
+    pub rows: u64,
+    /// Seconds of load statements, summed over the sessions that loaded
+    /// the table side by side.
+    pub seconds: f64,
+}
+
+/// The table printed at the end of an import: rows and load time per
+/// target table, then the whole import's time.
+pub struct LoadTable<'a> {
+    pub tables: &'a [TableLoad],
+    /// The import from start to end, in seconds.
+    pub seconds: f64,
+}
+
+impl fmt::Display for LoadTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  {:<14}{:>14}{:>14}", "table", "rows", "load time")?;
+        for t in self.tables {
+            writeln!(
+                f,
+                "  {:<14}{:>14}{:>12.1} s",
+                t.table,
+                count(t.rows),
+                t.seconds
+            )?;
+        }
+        let rows = self.tables.iter().map(|t| t.rows).sum();
+        writeln!(
+            f,
+            "  {:<14}{:>14}{:>12.1} s (the whole import)",
+            "total",
+            count(rows),
+            self.seconds
+        )
     }
 }
 
@@ -227,6 +284,54 @@ mod tests {
             "file\tline\treason\ttext\n\
              2015-01-01.json\t3\tduplicate\t{\"a\":\"\\t\"}\n\
              7\t1\tmalformed\tx\n"
+        );
+    }
+
+    #[test]
+    fn counts_in_groups_of_three() {
+        let shown: Vec<String> = [0, 7, 999, 1_000, 65_536, 1_234_567, u64::MAX]
+            .into_iter()
+            .map(count)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "0",
+                "7",
+                "999",
+                "1,000",
+                "65,536",
+                "1,234,567",
+                "18,446,744,073,709,551,615"
+            ]
+        );
+    }
+
+    #[test]
+    fn load_table_lists_each_table_and_the_total() {
+        let tables = [
+            TableLoad {
+                table: "events",
+                rows: 1_234_567,
+                seconds: 12.34,
+            },
+            TableLoad {
+                table: "keys",
+                rows: 12,
+                seconds: 0.01,
+            },
+        ];
+        let text = LoadTable {
+            tables: &tables,
+            seconds: 20.0,
+        }
+        .to_string();
+        assert_eq!(
+            text,
+            "  table                   rows     load time\n\
+            \x20 events             1,234,567        12.3 s\n\
+            \x20 keys                      12         0.0 s\n\
+            \x20 total              1,234,579        20.0 s (the whole import)\n"
         );
     }
 

@@ -414,8 +414,8 @@ fn a_partition_plan_over_8192_is_refused() {
         )
     };
     let before = count();
-    let err = fails_shared(
-        Kmdb::new(Some(&db), s.path()).args([
+    let out = Kmdb::new(Some(&db), s.path())
+        .args([
             "partition",
             "--min-date",
             "1970-01-01",
@@ -423,9 +423,11 @@ fn a_partition_plan_over_8192_is_refused() {
             "2000-01-01",
             "--days-per-partition",
             "1",
-        ]),
-        &[],
-    );
+        ])
+        .output();
+    // A value out of range is a usage mistake: exit 2.
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at most 8192"), "{err}");
     assert!(err.contains("--days-per-partition"), "{err}");
     assert_eq!(count(), before);
@@ -497,7 +499,7 @@ fn import_warnings(db: &TestDb, s: &Scratch, root: &Path) -> String {
 #[test]
 fn files_that_look_like_revisions_but_are_not_are_named() {
     let s = Scratch::new();
-    let db = setup_db("err_near_miss", &s);
+    let db = prepared_db("err_near_miss", &s);
     let (a, b) = (visit("a"), visit("b"));
     let root = write_export(&s, &[(1, vec![&a]), (2, vec![&b])]);
     for name in ["3.JSON", "4.json.bz2", "5.jsonl", "index.json.bak"] {
@@ -517,7 +519,7 @@ fn files_that_look_like_revisions_but_are_not_are_named() {
 #[test]
 fn missing_and_late_revisions_are_warned_about() {
     let s = Scratch::new();
-    let db = setup_db("err_revision_gap", &s);
+    let db = prepared_db("err_revision_gap", &s);
     let (a, b, c, d) = (visit("a"), visit("b"), visit("c"), visit("d"));
     let root = write_export(&s, &[(1, vec![&a]), (2, vec![&b]), (4, vec![&d])]);
     let run = || import_warnings(&db, &s, &root);

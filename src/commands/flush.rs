@@ -45,5 +45,10 @@ pub fn run(args: &Args) -> Result<()> {
             path.display()
         );
     }
+    let kept = target.partitions(crate::table::Table::Events)?.day_bounds();
+    println!(
+        "partitions kept: {}; `kmdb partition ... --replan` changes them",
+        crate::partition::describe(&kept)
+    );
     Ok(())
 }

@@ -91,8 +91,8 @@ pub fn run(args: &Args) -> Result<()> {
     println!(
         "wrote {} revision file(s), {} lines, {} bytes to {}",
         summary.files,
-        summary.lines,
-        summary.bytes,
+        crate::report::count(summary.lines),
+        crate::report::count(summary.bytes),
         args.out.display()
     );
     Ok(())

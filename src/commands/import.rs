@@ -11,6 +11,7 @@ use crate::interrupt;
 use crate::pipeline::{self, ImportResult};
 use crate::plan::{default_jobs, ImportPlan, RevisionRange, CHUNK_SIZE};
 use crate::progress::{Mode, Progress};
+use crate::report::{count, LoadTable};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -65,6 +66,10 @@ pub struct Args {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Say what would be imported, from where and into what, and check
+    /// the database and the state store; download, load and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl Args {
@@ -121,6 +126,14 @@ pub fn run(args: &Args) -> Result<()> {
     let progress = Progress::new(plan.progress);
     // Ctrl-C and SIGTERM stop the import cleanly (exit code 130).
     interrupt::install();
+    if args.dry_run {
+        let preview = pipeline::preview::dry_run(&plan, &progress)?;
+        print!("{preview}");
+        if !preview.problems.is_empty() {
+            anyhow::bail!("the import would stop: {}", preview.problems.join("; "));
+        }
+        return Ok(());
+    }
     // An interrupted import is finished first, then the rest is imported.
     pipeline::import(&plan, &progress, &mut print_result)
 }
@@ -132,10 +145,17 @@ fn print_result(result: &ImportResult) {
     };
     let secs = result.seconds;
     println!(
-        "imported revisions {first} .. {last} in {secs:.1} s ({:.0} events/s)",
-        result.accounting.events as f64 / secs.max(0.001)
+        "imported revisions {first} .. {last} in {secs:.1} s ({} events/s)",
+        count((result.accounting.events as f64 / secs.max(0.001)) as u64)
     );
     print!("{}", result.accounting);
+    print!(
+        "{}",
+        LoadTable {
+            tables: &result.tables,
+            seconds: secs
+        }
+    );
     if let Some(path) = &result.rejects_file {
         println!("rejected lines written to {}", path.display());
     }

@@ -6,6 +6,7 @@ use anyhow::Result;
 use crate::args::{DbArgs, StateArgs};
 use crate::db;
 use crate::pipeline::guard::span;
+use crate::report::count;
 use crate::state::StateStore;
 
 #[derive(clap::Args, Debug)]
@@ -22,7 +23,7 @@ pub fn run(args: &Args) -> Result<()> {
     target.check_schema()?;
     println!("database {url}");
     for (table, n) in target.row_counts()? {
-        println!("  {table:<12}{n:>14} rows");
+        println!("  {table:<12}{:>14} rows", count(n));
     }
     let path = args.state.path_for(&url);
     if path.exists() {
@@ -32,8 +33,8 @@ pub fn run(args: &Args) -> Result<()> {
             (Some(a), Some(b)) => println!(
                 "state store {}: {} revision(s) imported ({a} .. {b}), {} identities",
                 path.display(),
-                revs.len(),
-                store.identity_count()?
+                count(revs.len() as u64),
+                count(store.identity_count()?)
             ),
             _ => println!("state store {}: nothing imported yet", path.display()),
         }
@@ -46,15 +47,16 @@ pub fn run(args: &Args) -> Result<()> {
             let a = &last.accounting;
             println!(
                 "last import #{} at {} UTC: revisions {}, {} lines = {} events \
-                 + {} property sets + {} aliases + {} rejected + blank",
+                 + {} property sets + {} aliases + {} rejected + {} blank",
                 last.id,
                 last.finished_at,
                 last.revisions,
-                a.lines,
-                a.events,
-                a.property_sets,
-                a.aliases,
-                a.rejected_total()
+                count(a.lines),
+                count(a.events),
+                count(a.property_sets),
+                count(a.aliases),
+                count(a.rejected_total()),
+                count(a.blank)
             );
             if let Some(file) = last.rejects_file {
                 println!("  rejects file: {file}");

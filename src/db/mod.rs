@@ -36,6 +36,14 @@ pub fn connect(url: &DatabaseUrl) -> Result<Box<dyn Target>> {
     }
 }
 
+/// A database driver's error among the causes of a failure, in words (the
+/// drivers' own `Display` shows their structures); `None` for any other.
+pub fn describe_cause(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    cause
+        .downcast_ref::<::mysql::Error>()
+        .map(mysql::errors::describe)
+}
+
 /// One import's line in the database's history (`kmdb_imports`).
 #[derive(Debug, Clone)]
 pub struct ImportRecord<'a> {
@@ -137,6 +145,12 @@ pub trait Target: Send {
     /// Adds partitions for the planned `bounds` past each table's last one;
     /// returns how many were added per table.
     fn add_partitions(&mut self, bounds: &[Day]) -> Result<usize>;
+    /// Gives `events`, `properties` and `aliases` exactly the partitions of
+    /// `bounds` (each holding the rows before its bound, the first all rows
+    /// before its bound) and the catch-all `pLast`, keeping every row;
+    /// tables already so are left alone. Returns the tables changed. It may
+    /// rewrite whole tables: `kmdb partition --replan` only.
+    fn replan_partitions(&mut self, bounds: &[Day]) -> Result<usize>;
 
     // Loading.
     /// Drops what an interrupted import left behind (staging tables).

@@ -11,6 +11,7 @@
 
 mod catchup;
 pub mod guard;
+pub mod preview;
 mod select;
 mod sessions;
 mod stream;
@@ -29,7 +30,7 @@ use crossbeam_channel::{bounded, Sender};
 use crate::db::{self, Loading, PartitionLocks, Target};
 use crate::exit::Interrupted;
 use crate::filters::Filters;
-use crate::format::{Format, Outcome};
+use crate::format::{self, Format, Outcome};
 use crate::identity::Ident;
 use crate::interrupt;
 use crate::plan::ImportPlan;
@@ -57,6 +58,8 @@ pub struct ImportResult {
     pub resumed: bool,
     /// How long it took.
     pub seconds: f64,
+    /// Rows and load time per target table.
+    pub tables: Vec<crate::report::TableLoad>,
 }
 
 /// Chunks each file's reader keeps ready ahead of the parse. Pass 1 and
@@ -66,6 +69,9 @@ pub struct ImportResult {
 /// memory (2 GB export: peak RSS 608 MB with 32 there too, 494 MB with 2).
 const FAST_READ_AHEAD: usize = 32;
 const PACED_READ_AHEAD: usize = 2;
+
+/// The load bar's message while its total still grows.
+const GROWING: &str = "(total so far: it grows until every line is read)";
 
 /// Sessions that load the rows which came late for partitions already
 /// loaded (see [`crate::rows::TsvFile::late`]), at the end of an import.
@@ -168,6 +174,14 @@ fn import_all(
             }
             target.drop_stages()?;
             return Ok(());
+        }
+        if !target.partitions(Table::Events)?.is_planned() {
+            progress.warn(&format!(
+                "events, properties and aliases have no time partitions: every row goes to their \
+                 one partition, pLast. Plan them from the export's dates with `kmdb partition \
+                 --from-export {}` (before importing, or after: add --replan to move the rows)",
+                plan.source
+            ));
         }
         progress.log(&format!(
             "importing {} revision file(s), {} .. {}",
@@ -408,6 +422,9 @@ impl Run<'_> {
         let bar = progress.bytes("rows", total_bytes);
         let pass2_started = Instant::now();
         let load_bar = progress.rows("load", 0);
+        // Its total counts the rows written so far, until every line is read.
+        load_bar.set_message(GROWING.to_owned());
+        let loads = sessions::Loads::default();
         let read = AtomicU64::new(0);
         let failed = AtomicBool::new(false);
         let (job_tx, job_rx) = bounded::<Job>(plan.load_sessions * 4);
@@ -417,7 +434,15 @@ impl Run<'_> {
             .map(|session| target.loader(session, &locks, plan.staging))
             .collect::<Result<Vec<_>>>()?;
         let pass2 = thread::scope(|s| {
-            let sessions = sessions::spawn(s, loaders, &job_rx, &failed, plan.keep_tsv, &load_bar);
+            let sessions = sessions::spawn(
+                s,
+                loaders,
+                &job_rx,
+                &failed,
+                plan.keep_tsv,
+                &load_bar,
+                &loads,
+            );
             drop(job_rx);
             // Rows that came late for a partition already loaded wait for
             // the end (see `TsvFile::late`).
@@ -445,18 +470,24 @@ impl Run<'_> {
                     load_bar.set_length(resolver.sink.rows_written());
                     let lines = resolver.total.lines;
                     let secs = pass2_started.elapsed().as_secs_f64().max(1e-3);
-                    bar.set_message(format!("{lines} lines ({:.0}/s)", lines as f64 / secs));
+                    bar.set_message(format!(
+                        "{} lines ({}/s)",
+                        crate::report::count(lines),
+                        crate::report::count((lines as f64 / secs) as u64)
+                    ));
                     send(files.into_iter().map(Job::File).collect(), &job_tx)
                 },
             );
             let finished = parsed.and_then(|_| {
                 let files = resolver.sink.finish()?;
                 load_bar.set_length(resolver.sink.rows_written());
+                load_bar.set_message(String::new());
                 // The users rows are final once every line is read: they load
                 // alongside the last partitions, in their place by size.
                 let mut jobs: Vec<Job> = files.into_iter().map(Job::File).collect();
                 let users_path = dir.path().join("users.tsv");
                 if let Some(users) = sessions::write_users(users_path, resolver.snap, &before)? {
+                    load_bar.set_length(resolver.sink.rows_written() + users.rows());
                     let at = jobs.iter().position(|j| j.rows() < users.rows());
                     jobs.insert(at.unwrap_or(jobs.len()), users);
                 }
@@ -484,7 +515,8 @@ impl Run<'_> {
             }
             drop(tx);
             result = thread::scope(|s| {
-                let sessions = sessions::spawn(s, loaders, &rx, &failed, plan.keep_tsv, &load_bar);
+                let sessions =
+                    sessions::spawn(s, loaders, &rx, &failed, plan.keep_tsv, &load_bar, &loads);
                 sessions::joined(Ok(()), sessions)
             })?;
         }
@@ -516,7 +548,13 @@ impl Run<'_> {
         for (id, s) in snap.keys.touched() {
             key_line(&mut keys, id, s);
         }
+        let keys_started = Instant::now();
         target.load_keys(&keys, dir.path())?;
+        loads.add(
+            crate::table::KEYS,
+            snap.keys.touched().count() as u64,
+            keys_started.elapsed(),
+        );
         let import_id = target.record_import(&db::ImportRecord {
             source: plan.source.to_string(),
             revisions: revision_span(&revisions),
@@ -541,6 +579,7 @@ impl Run<'_> {
             rejects_file,
             resumed: false,
             seconds: self.started.elapsed().as_secs_f64(),
+            tables: loads.tables(),
         })
     }
 }
@@ -573,25 +612,11 @@ pub fn parse_only(
     chunk_size: usize,
     progress: &Progress,
 ) -> Result<ParseStats> {
-    let files = source::local::list(dir, format)?.files;
-    let jobs = jobs.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .context("starting worker threads")?;
-    let total: u64 = files.iter().map(|f| f.size).sum();
-    let bar = progress.bytes("parse", total);
-    let read = AtomicU64::new(0);
-    let arrivals = Arrivals::all_ready();
     let started = Instant::now();
-    let mut stats = ParseStats {
-        files: files.len(),
-        ..Default::default()
-    };
+    let mut stats = ParseStats::default();
     // Count in the workers, so the single consumer does no work of its own.
-    let count = |chunk: Chunk| {
-        let bytes = chunk.bytes().len() as u64;
-        let parsed = format.parse_chunk(chunk);
+    let count = |parsed: format::ParsedChunk| {
+        let bytes = parsed.chunk.bytes().len() as u64;
         let records = parsed
             .outcomes
             .iter()
@@ -599,6 +624,85 @@ pub fn parse_only(
             .count() as u64;
         (bytes, parsed.outcomes.len() as u64, records)
     };
+    stats.files = scan(
+        dir,
+        format,
+        jobs,
+        chunk_size,
+        progress,
+        "parse",
+        count,
+        |(b, l, r)| {
+            stats.bytes += b;
+            stats.lines += l;
+            stats.records += r;
+        },
+    )?;
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// How many records of a local export fall on each day (days since
+/// 1970-01-01), read on `jobs` threads: the dates a partition plan covers.
+pub fn records_per_day(
+    dir: &std::path::Path,
+    format: &dyn Format,
+    jobs: usize,
+    progress: &Progress,
+) -> Result<std::collections::BTreeMap<i64, u64>> {
+    let mut days = std::collections::BTreeMap::new();
+    let per_chunk = |parsed: format::ParsedChunk| {
+        let mut counts: std::collections::HashMap<i64, u64> = Default::default();
+        for outcome in &parsed.outcomes {
+            if let Outcome::Record(entry) = outcome {
+                *counts
+                    .entry(crate::dates::Day::of(entry.t()).0)
+                    .or_default() += 1;
+            }
+        }
+        counts
+    };
+    scan(
+        dir,
+        format,
+        jobs,
+        crate::plan::CHUNK_SIZE,
+        progress,
+        "scan",
+        per_chunk,
+        |counts| {
+            for (day, n) in counts {
+                *days.entry(day).or_default() += n;
+            }
+        },
+    )?;
+    Ok(days)
+}
+
+/// Parses every line of the local export `dir` on `jobs` threads, hands
+/// each chunk to `per_chunk` on a worker and its result to `fold` in order;
+/// returns the number of files.
+#[allow(clippy::too_many_arguments)]
+fn scan<T: Send>(
+    dir: &std::path::Path,
+    format: &dyn Format,
+    jobs: usize,
+    chunk_size: usize,
+    progress: &Progress,
+    label: &str,
+    per_chunk: impl Fn(format::ParsedChunk) -> T + Sync,
+    mut fold: impl FnMut(T) + Send,
+) -> Result<usize> {
+    let files = source::local::list(dir, format)?.files;
+    let jobs = jobs.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .context("starting worker threads")?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let bar = progress.bytes(label, total);
+    let read = AtomicU64::new(0);
+    let arrivals = Arrivals::all_ready();
     let reading = Reading {
         files: &files,
         chunk_size,
@@ -608,16 +712,18 @@ pub fn parse_only(
         read: &read,
         bar: &bar,
     };
-    let r = stream_chunks(reading, &pool, count, |(b, l, r)| {
-        stats.bytes += b;
-        stats.lines += l;
-        stats.records += r;
-        Ok(())
-    });
+    let r = stream_chunks(
+        reading,
+        &pool,
+        |chunk: Chunk| per_chunk(format.parse_chunk(chunk)),
+        |t| {
+            fold(t);
+            Ok(())
+        },
+    );
     bar.end(&r);
     r?;
-    stats.seconds = started.elapsed().as_secs_f64();
-    Ok(stats)
+    Ok(files.len())
 }
 
 #[cfg(test)]

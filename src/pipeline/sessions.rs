@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use crossbeam_channel::Receiver;
@@ -13,8 +15,10 @@ use super::stream::first_error;
 use crate::db::Loader;
 use crate::identity::Ident;
 use crate::progress::Bar;
+use crate::report::TableLoad;
 use crate::rows::{user_line, TsvFile};
 use crate::state::Snapshot;
+use crate::table::{DATA_TABLES, USERS};
 
 /// What a load session loads.
 pub enum Job {
@@ -33,6 +37,44 @@ impl Job {
     }
 }
 
+/// Rows loaded and time spent per table, over every session.
+#[derive(Default)]
+pub struct Loads {
+    per_table: Mutex<Vec<(&'static str, u64, Duration)>>,
+}
+
+impl Loads {
+    pub fn add(&self, table: &'static str, rows: u64, took: Duration) {
+        let mut per = self.per_table.lock().expect("load statistics");
+        match per.iter_mut().find(|(t, ..)| *t == table) {
+            Some((_, r, d)) => {
+                *r += rows;
+                *d += took;
+            }
+            None => per.push((table, rows, took)),
+        }
+    }
+
+    /// Every data table, in [`DATA_TABLES`] order, loaded or not.
+    pub fn tables(&self) -> Vec<TableLoad> {
+        let per = self.per_table.lock().expect("load statistics");
+        DATA_TABLES
+            .iter()
+            .map(|&table| {
+                let (rows, took) = per
+                    .iter()
+                    .find(|(t, ..)| *t == table)
+                    .map_or((0, Duration::ZERO), |&(_, r, d)| (r, d));
+                TableLoad {
+                    table,
+                    rows,
+                    seconds: took.as_secs_f64(),
+                }
+            })
+            .collect()
+    }
+}
+
 /// Starts one thread per loader, each loading the jobs of `rx` until it is
 /// closed; a failed session sets `failed` so that the producer stops.
 pub fn spawn<'scope, 'env>(
@@ -42,13 +84,14 @@ pub fn spawn<'scope, 'env>(
     failed: &'env AtomicBool,
     keep_files: bool,
     bar: &'env Bar,
+    loads: &'env Loads,
 ) -> Vec<ScopedJoinHandle<'scope, Result<()>>> {
     loaders
         .into_iter()
         .map(|loader| {
             let rx = rx.clone();
             scope.spawn(move || {
-                let r = run(loader, rx, keep_files, bar);
+                let r = run(loader, rx, keep_files, bar, loads);
                 if r.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }
@@ -64,12 +107,15 @@ fn run(
     rx: Receiver<Job>,
     keep_files: bool,
     bar: &Bar,
+    loads: &Loads,
 ) -> Result<()> {
     for job in rx {
         crate::interrupt::check()?;
+        let started = Instant::now();
         match job {
             Job::File(file) => {
-                loader.load(&file)?;
+                let rows = loader.load(&file)?;
+                loads.add(file.table.name(), rows, started.elapsed());
                 if !keep_files {
                     for part in &file.parts {
                         std::fs::remove_file(part).ok();
@@ -78,7 +124,10 @@ fn run(
                 bar.inc(file.rows);
             }
             Job::Users { path, rows } => {
+                // Its rows, not the statement's count: REPLACE counts a
+                // replaced row twice.
                 loader.load_users(&path)?;
+                loads.add(USERS, rows, started.elapsed());
                 std::fs::remove_file(&path).ok();
                 bar.inc(rows);
             }

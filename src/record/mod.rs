@@ -161,7 +161,7 @@ impl Entry {
         self.kind
     }
 
-    /// The time, in unix seconds.
+    /// The record's time, unix seconds.
     pub fn t(&self) -> i64 {
         self.t
     }

@@ -106,6 +106,34 @@ fn describe_index(csv: &str) -> Option<String> {
     Some(s)
 }
 
+/// The first and last time `index.csv` gives its files (unix seconds, from
+/// `min_timestamp` / `max_timestamp`, else the days of `min_utc_date` /
+/// `max_utc_date`); `None` when it gives none.
+pub fn index_times(index_csv: &str) -> Option<(i64, i64)> {
+    let (header, rows) = parse_csv(index_csv)?;
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let field = |row: &[String], c: Option<usize>| -> Option<String> {
+        c.and_then(|i| row.get(i)).map(|s| s.trim().to_owned())
+    };
+    let seconds = |row: &[String], secs: &str, date: &str| -> Option<i64> {
+        field(row, col(secs))
+            .and_then(|s| s.parse::<i64>().ok())
+            .or_else(|| {
+                let d = field(row, col(date))?;
+                Some(Day::parse(d.get(..10)?).ok()?.seconds())
+            })
+    };
+    let mut range: Option<(i64, i64)> = None;
+    for row in &rows {
+        let lo = seconds(row, "min_timestamp", "min_utc_date");
+        let hi = seconds(row, "max_timestamp", "max_utc_date");
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+    }
+    range
+}
+
 /// Header (trimmed, lower-cased) and non-empty data rows. Handles double-quoted fields.
 fn parse_csv(text: &str) -> Option<(Vec<String>, Vec<Vec<String>>)> {
     let mut lines = text
@@ -182,6 +210,12 @@ mod tests {
         assert_eq!(
             describe_export(Some(odd), None).unwrap(),
             "KM says: index lists 1 file (revisions 1..1) covering 2014-01-03 .. 2014-01-04 (KM receive times)"
+        );
+        assert_eq!(index_times(index), Some((1351187402, 1362921003)));
+        assert_eq!(index_times(odd), Some((1388707200, 1388793600)));
+        assert_eq!(
+            index_times("filename,min_timestamp\nrevisions/1.json,,\n"),
+            None
         );
         assert_eq!(describe_export(None, None), None);
         assert_eq!(describe_export(Some(""), Some("garbage\n")), None);

@@ -379,7 +379,8 @@ pub fn assert_expected_accounting(printed: &BTreeMap<String, u64>, out: &str, pa
     }
 }
 
-/// Parses the accounting table printed by `kmdb import`.
+/// Parses the accounting table printed by `kmdb import` (counts are
+/// written `1,234,567`).
 pub fn printed_accounting(stdout: &str) -> BTreeMap<String, u64> {
     stdout
         .lines()
@@ -389,7 +390,7 @@ pub fn printed_accounting(stdout: &str) -> BTreeMap<String, u64> {
             if it.next().is_some() {
                 return None;
             }
-            Some((k.to_owned(), v.parse().ok()?))
+            Some((k.to_owned(), v.replace(',', "").parse().ok()?))
         })
         .collect()
 }

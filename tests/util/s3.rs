@@ -64,6 +64,7 @@ impl Admin {
             .unwrap();
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(kmdb::source::s3::https_client())
             .region(Region::new(aws_var("AWS_REGION", "us-east-1")))
             .credentials_provider(Credentials::new(
                 aws_var("AWS_ACCESS_KEY_ID", "test"),

@@ -338,8 +338,9 @@ fn failed_while(e: mysql::Error, what: &str) -> anyhow::Error {
     match e {
         mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
             anyhow::anyhow!(
-                "lost the connection to the MySQL server while {what} ({e}); when the server \
-                 is back, run the same `kmdb import` again: it resumes"
+                "lost the connection to the MySQL server while {what} ({}); when the server \
+                 is back, run the same `kmdb import` again: it resumes",
+                super::errors::describe(&e)
             )
         }
         e => anyhow::Error::new(e).context(what.to_owned()),

@@ -2,6 +2,7 @@
 //! partitions ([`schema`]), `LOAD DATA LOCAL INFILE` ([`load`]) and the
 //! statements on rows of earlier imports ([`rows`]).
 
+pub mod errors;
 pub mod load;
 mod rows;
 mod runs;
@@ -36,10 +37,10 @@ pub fn connect(url: &DatabaseUrl, allow: Option<Arc<InfileAllowlist>>) -> Result
     }
     Conn::new(builder).map_err(|e| {
         anyhow::anyhow!(
-            "cannot connect to MySQL at {} ({url}): {}; check that the server runs there \
-             and that the user, password and database of DATABASE_URL are right",
+            "cannot connect to MySQL at {} ({url}): {}; {}",
             url.server(),
-            url.redact(&e.to_string())
+            url.redact(&errors::describe(&e)),
+            errors::connect_hint(&e, url)
         )
     })
 }
@@ -193,6 +194,10 @@ impl Target for MySql {
 
     fn add_partitions(&mut self, bounds: &[Day]) -> Result<usize> {
         schema::extend_partitions(&mut self.conn, bounds)
+    }
+
+    fn replan_partitions(&mut self, bounds: &[Day]) -> Result<usize> {
+        schema::replan_partitions(&mut self.conn, bounds)
     }
 
     fn drop_stages(&mut self) -> Result<()> {

@@ -156,20 +156,27 @@ pub fn empty_partitions(conn: &mut Conn, table: Table) -> Result<Vec<String>> {
     Ok(names.into_iter().flatten().collect())
 }
 
+/// The partitions of `table`, refused unless they end with `pLast` as
+/// `kmdb setup` makes them.
+fn planned_partitions(conn: &mut Conn, table: Table) -> Result<PartitionMap> {
+    let map = partitions(conn, table)?;
+    if map.name(map.len() - 1) != partition::LAST {
+        bail!(
+            "table {} is not partitioned the way kmdb expects (no {} partition): \
+             was it created by `kmdb setup`?",
+            table.name(),
+            partition::LAST
+        );
+    }
+    Ok(map)
+}
+
 /// Adds the planned partitions past each table's last bound. Returns the
 /// number of partitions added per table.
 pub fn extend_partitions(conn: &mut Conn, bounds: &[Day]) -> Result<usize> {
     let mut added = 0;
     for table in Table::ALL {
-        let map = partitions(conn, table)?;
-        if map.name(map.len() - 1) != partition::LAST {
-            bail!(
-                "table {} is not partitioned the way kmdb expects (no {} partition): \
-                 was it created by `kmdb setup`?",
-                table.name(),
-                partition::LAST
-            );
-        }
+        let map = planned_partitions(conn, table)?;
         let last = map.last_bound();
         let new: Vec<Day> = bounds
             .iter()
@@ -197,9 +204,38 @@ pub fn extend_partitions(conn: &mut Conn, bounds: &[Day]) -> Result<usize> {
     Ok(added)
 }
 
-/// SQL that splits `pLast` of `table` into the partitions of `bounds` (all
-/// after the table's current last bound) followed by a new `pLast`.
-pub fn extend_sql(table: &str, bounds: &[Day]) -> String {
+/// Gives each table exactly the partitions of `bounds` and `pLast`, moving
+/// the rows (a copy of each table that differs). Returns the tables changed.
+pub fn replan_partitions(conn: &mut Conn, bounds: &[Day]) -> Result<usize> {
+    let mut changed = 0;
+    for table in Table::ALL {
+        let map = planned_partitions(conn, table)?;
+        if map.day_bounds() == bounds && map.len() == bounds.len() + 1 {
+            continue;
+        }
+        let names: Vec<&str> = (0..map.len()).map(|i| map.name(i)).collect();
+        exec(
+            conn,
+            &replan_sql(table.name(), &names, bounds),
+            &format!("re-planning the partitions of {}", table.name()),
+        )?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// SQL that turns the partitions `names` (all of `table`'s) into those of
+/// `bounds` followed by `pLast`.
+pub fn replan_sql(table: &str, names: &[&str], bounds: &[Day]) -> String {
+    format!(
+        "ALTER TABLE `{table}` REORGANIZE PARTITION {} INTO ({})",
+        names.join(", "),
+        partition_list(bounds)
+    )
+}
+
+/// `PARTITION p... VALUES LESS THAN ('...'), ..., PARTITION pLast ...`.
+fn partition_list(bounds: &[Day]) -> String {
     let mut parts: Vec<String> = bounds
         .iter()
         .map(|&b| {
@@ -213,11 +249,13 @@ pub fn extend_sql(table: &str, bounds: &[Day]) -> String {
         "PARTITION {} VALUES LESS THAN (MAXVALUE)",
         partition::LAST
     ));
-    format!(
-        "ALTER TABLE `{table}` REORGANIZE PARTITION {} INTO ({})",
-        partition::LAST,
-        parts.join(", ")
-    )
+    parts.join(", ")
+}
+
+/// SQL that splits `pLast` of `table` into the partitions of `bounds` (all
+/// after the table's current last bound) followed by a new `pLast`.
+pub fn extend_sql(table: &str, bounds: &[Day]) -> String {
+    replan_sql(table, &[partition::LAST], bounds)
 }
 
 /// Row counts of the data tables.

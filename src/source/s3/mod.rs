@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
@@ -114,6 +113,16 @@ pub(super) const BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub(super) const BACKOFF_CAP: Duration = Duration::from_secs(10);
 pub(super) const NEEDS: &str = "the credentials need s3:ListBucket and s3:GetObject on the bucket";
 
+/// The HTTPS client of every S3 call: rustls with ring's cryptography and
+/// the system's root certificates (the SDK's default, aws-lc, is a large C
+/// library to build, and kmdb needs nothing it adds).
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 impl S3Source {
     /// Builds the client from the standard AWS chain (env, profile, instance role). With an
     /// endpoint URL, uses path-style addressing (S3-compatible stores). Region defaults to
@@ -125,9 +134,8 @@ impl S3Source {
             .enable_all()
             .build()
             .context("starting the S3 I/O runtime")?;
-        let region = RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(region)
+            .http_client(https_client())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
@@ -137,8 +145,15 @@ impl S3Source {
         if let Some(endpoint) = &config.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
+        // The loader's own region chain (environment, profile, instance
+        // metadata) uses its HTTPS client; us-east-1 when it finds none.
         let shared = runtime.block_on(loader.load());
+        let region = shared
+            .region()
+            .cloned()
+            .unwrap_or_else(|| Region::new("us-east-1"));
         let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+            .region(region)
             // Our own MD5/size check covers downloads; SDK validation trips over ranged GETs.
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         if config.endpoint_url.is_some() {
