@@ -536,7 +536,7 @@ fn generate_writes_the_days_asked_for() {
         .args(["-q"])
         .ok();
     assert!(
-        out.starts_with("wrote 6 revision file(s), 3000 lines"),
+        out.starts_with("wrote 6 revision file(s), 3,000 lines"),
         "{out}"
     );
     let mut names: Vec<String> = std::fs::read_dir(s.join("mp"))
