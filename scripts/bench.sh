@@ -323,7 +323,7 @@ say "state store $STATE_BYTES bytes, duplicate keys $KEY_BYTES bytes in $KEY_DAY
 # ("aliases: ... done"), i.e. when pass 2 starts writing rows.
 read -r Q1_RATE Q4_RATE LOAD_POINTS _ < <(awk '
     $2 == "aliases:" && $NF == "done" { t0 = $1 }
-    $2 == "load:" && $4 == "of" { n++; T[n] = $1; X[n] = $3 }
+    $2 == "load:" && $4 == "of" { n++; T[n] = $1; x = $3; gsub(/,/, "", x); X[n] = x + 0 }
     function at(q,   i) {
         for (i = 1; i <= n; i++) if (X[i] >= q) break
         if (i == 1) return t0 + (q / X[1]) * (T[1] - t0)
