@@ -5,25 +5,26 @@
 //!
 //! The input is ~20 MB of `kmdb generate` output (seed 1), written to a temp
 //! directory when the bench starts: the same mix of events, property sets,
-//! aliases, quirks and faults as a benchmark export.
+//! aliases, quirks and faults as a benchmark export. `mixpanel/parse_chunk`
+//! does the same on ~20 MB of `kmdb generate --format mixpanel` output.
 //!
 //!   cargo bench --bench parse                 # all
 //!   cargo bench --bench parse -- parse_line   # one
 //!
 //! Targets (benches/RESULTS.md): parse ≥ 450 MB/s per core, gzip ≥ 250 MB/s
-//! per core (of decompressed output).
+//! per core (of decompressed output); Mixpanel as fast as KM per byte.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use kmdb::decode::{decode_line, Decoded};
-use kmdb::format::{Format, Outcome, KM};
+use kmdb::format::{Format, Outcome, KM, MIXPANEL};
 use kmdb::generate::{generate, Amount, GenerateOptions, DEFAULT_FILE_BYTES};
 use kmdb::source::Chunk;
 use sonic_rs::JsonValueTrait;
@@ -53,6 +54,28 @@ fn generated_export(bytes: u64) -> Vec<u8> {
         let path = dir.path().join("revisions").join(format!("{n}.json"));
         data.extend(read(&path));
     }
+    assert_eq!(data.len() as u64, summary.bytes);
+    data
+}
+
+/// The day files of a fresh `kmdb generate --format mixpanel` export,
+/// concatenated in day order.
+fn generated_mixpanel_export(bytes: u64) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = GenerateOptions {
+        out: dir.path().to_owned(),
+        amount: Amount::Bytes(bytes),
+        seed: 1,
+        gzip_every: None,
+        file_bytes: 1 << 20,
+    };
+    let summary = kmdb::generate::mixpanel::generate(&opts, &mut |_| {}).expect("generate");
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    let data: Vec<u8> = names.iter().flat_map(|p| read(p)).collect();
     assert_eq!(data.len() as u64, summary.bytes);
     data
 }
@@ -148,6 +171,18 @@ fn benches(c: &mut Criterion) {
             }
         })
     });
+    // The first pass: only the lines that can hold an alias are parsed.
+    g.bench_function("chunk_aliases", |b| {
+        b.iter_batched(
+            || chunks(&data, kmdb::plan::CHUNK_SIZE),
+            |chunks| {
+                for chunk in chunks {
+                    black_box(KM.chunk_aliases(black_box(chunk)));
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
     // decode alone (octal escapes, UTF-8 repair), to split the figure above.
     g.bench_function("decode_line", |b| {
         b.iter(|| {
@@ -159,6 +194,35 @@ fn benches(c: &mut Criterion) {
             }
             black_box(n)
         })
+    });
+    g.finish();
+
+    // The same work on a Mixpanel export: nested `properties`, longer lines,
+    // a duplicate key hashed per event.
+    let mp = generated_mixpanel_export(INPUT_BYTES);
+    let mut g = c.benchmark_group("mixpanel");
+    g.throughput(Throughput::Bytes(mp.len() as u64));
+    g.sampling_mode(SamplingMode::Flat);
+    let mut work = chunks(&mp, kmdb::plan::CHUNK_SIZE);
+    g.bench_function("parse_chunk", |b| {
+        b.iter(|| {
+            work = std::mem::take(&mut work)
+                .into_iter()
+                .map(|chunk| black_box(MIXPANEL.parse_chunk(black_box(chunk))).chunk)
+                .collect();
+        })
+    });
+    // The first pass: only the lines that can hold an alias are parsed.
+    g.bench_function("chunk_aliases", |b| {
+        b.iter_batched(
+            || chunks(&mp, kmdb::plan::CHUNK_SIZE),
+            |chunks| {
+                for chunk in chunks {
+                    black_box(MIXPANEL.chunk_aliases(black_box(chunk)));
+                }
+            },
+            BatchSize::PerIteration,
+        )
     });
     g.finish();
 

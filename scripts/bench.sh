@@ -3,10 +3,16 @@
 # and writes a dated section to benches/RESULTS.md (see its header for what
 # each figure means).
 #
-#   scripts/bench.sh [SIZE] [--note TEXT] [--no-criterion] [--no-straight] [--keep]
+#   scripts/bench.sh [SIZE] [--format km|mixpanel] [--note TEXT] [--no-criterion] [--no-straight] [--keep]
 #
 #   SIZE            export size for `kmdb generate` (default 2GB); exports
 #                   below 1GB are marked as smoke runs
+#   --format F      the export's format (default km); mixpanel generates
+#                   `kmdb generate --format mixpanel --days 730` (day files
+#                   over the same two years as a KM export's times) and
+#                   imports it with --format mixpanel, the same way, against
+#                   the same database floor; its section also gives the
+#                   state store's size (the duplicate keys)
 #   --note TEXT     a line added to the section (e.g. what changed)
 #   --no-criterion  skip `cargo bench` (the per-core parse/gzip/TSV figures)
 #   --no-straight   skip the straight loads (the floor with 1 and 2 sessions
@@ -53,6 +59,7 @@ cd "$ROOT"
 
 SIZE="2GB"
 NOTE=""
+FORMAT=km
 CRITERION=1
 STRAIGHT=1
 KEEP=0
@@ -60,6 +67,7 @@ RUNS=3
 while [ $# -gt 0 ]; do
     case "$1" in
         --note) NOTE="${2:?--note needs a text}"; shift ;;
+        --format) FORMAT="${2:?--format needs km or mixpanel}"; shift ;;
         --no-criterion) CRITERION=0 ;;
         --no-straight) STRAIGHT=0 ;;
         --keep) KEEP=1 ;;
@@ -80,7 +88,13 @@ IMPORT_DB=kmdb_bench_import
 FLOOR_DB=kmdb_bench_floor
 
 BENCH="$ROOT/.bench"
-EXPORT="$BENCH/export-$SIZE"
+case "$FORMAT" in
+    km) EXPORT="$BENCH/export-$SIZE" FILES="$EXPORT/revisions" GEN=() ;;
+    # Day files over two years, as KM's generated times span.
+    mixpanel) EXPORT="$BENCH/export-mixpanel-$SIZE" FILES="$EXPORT" GEN=(--format mixpanel --days 730) ;;
+    *) echo "bench.sh: --format is km or mixpanel, not $FORMAT" >&2; exit 2 ;;
+esac
+FMT=(--format "$FORMAT")
 RUN="$BENCH/run"          # this run's logs and work files (replaced each run)
 WORK="$RUN/work"          # kmdb import --work-dir
 FLOOR="$RUN/floor"        # the floor's TSV files
@@ -227,20 +241,20 @@ counts() {
 sums() { sql "$1" -N -B -e 'CHECKSUM TABLE users, `keys`' | cut -f2 | tr '\n' ' '; }
 
 # ---------------------------------------------------------------- export
-if [ -f "$EXPORT.done" ] && [ -d "$EXPORT/revisions" ]; then
-    step "reusing the $SIZE export in ${EXPORT#"$ROOT"/}"
+if [ -f "$EXPORT.done" ] && [ -d "$FILES" ]; then
+    step "reusing the $SIZE $FORMAT export in ${EXPORT#"$ROOT"/}"
 else
-    step "generating a $SIZE export (kmdb generate --seed $SEED --gzip-every $GZIP_EVERY)"
+    step "generating a $SIZE $FORMAT export (kmdb generate ${GEN[*]} --seed $SEED --gzip-every $GZIP_EVERY)"
     rm -rf "$EXPORT" "$EXPORT.done"
     t0=$(now)
-    "$KMDB" generate --out "$EXPORT" --size "$SIZE" --seed "$SEED" --gzip-every "$GZIP_EVERY" -q >"$EXPORT.done.tmp"
+    "$KMDB" generate "${GEN[@]}" --out "$EXPORT" --size "$SIZE" --seed "$SEED" --gzip-every "$GZIP_EVERY" -q >"$EXPORT.done.tmp"
     say "$(cat "$EXPORT.done.tmp") in $(fmt1 "$(calc "$(now) - $t0")") s"
     mv "$EXPORT.done.tmp" "$EXPORT.done"
 fi
-EXPORT_FILES="$(find "$EXPORT/revisions" -type f | wc -l)"
-EXPORT_DISK="$(du -sb "$EXPORT/revisions" | cut -f1)"
+EXPORT_FILES="$(find "$FILES" -maxdepth 1 -type f -name '*.json*' | wc -l)"
+EXPORT_DISK="$(find "$FILES" -maxdepth 1 -type f -name '*.json*' -printf '%s\n' | awk '{ s += $1 } END { print s }')"
 # Into the page cache, so that no measurement reads the disk.
-cat "$EXPORT"/revisions/* >/dev/null
+find "$FILES" -maxdepth 1 -type f -name '*.json*' -exec cat {} + >/dev/null
 
 # ---------------------------------------------------------------- 1. parse floor
 NPROC="$(nproc)"
@@ -248,7 +262,7 @@ step "1. parse floor: kmdb parse (no database), 1 and $NPROC thread(s)"
 # "parsed N file(s): B bytes, L lines (R records) in S s on J thread(s): X MB/s"
 parse_run() {
     local out
-    out="$("$KMDB" parse "$2" --jobs "$1" -q)"
+    out="$("$KMDB" parse "${FMT[@]}" "$2" --jobs "$1" -q)"
     say "$out"
     echo "$out"
 }
@@ -257,9 +271,9 @@ PN="$(parse_run "$NPROC" "$EXPORT")"
 # The plain files alone: an export of links to them.
 PLAIN="$RUN/plain-json"
 rm -rf "$PLAIN" && mkdir -p "$PLAIN/revisions"
-find "$EXPORT/revisions" -name '*.json' -exec ln -s {} "$PLAIN/revisions/" \;
+find "$FILES" -maxdepth 1 -name '*.json' -exec ln -s {} "$PLAIN/revisions/" \;
 PP=""
-[ -n "$(ls -A "$PLAIN/revisions")" ] && PP="$(parse_run 1 "$PLAIN")"
+[ -n "$(ls -A "$PLAIN/revisions")" ] && PP="$(parse_run 1 "$PLAIN/revisions")"
 field() { sed -E "s|$1|\\1|" <<<"$2"; }
 INPUT_BYTES="$(field '.*: ([0-9]+) bytes,.*' "$P1")"
 INPUT_LINES="$(field '.*bytes, ([0-9]+) lines.*' "$P1")"
@@ -275,7 +289,7 @@ fresh_db "$IMPORT_DB"
 quiesce
 # Plain progress lines (stderr is a pipe), each prefixed with the time.
 stamp() { local line; while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done; }
-IMPORT_CMD=("$KMDB" import "$EXPORT" --state "$RUN/state.sqlite" --work-dir "$WORK" --keep-tsv)
+IMPORT_CMD=("$KMDB" import "${FMT[@]}" "$EXPORT" --state "$RUN/state.sqlite" --work-dir "$WORK" --keep-tsv)
 t0=$(now)
 set +e
 DATABASE_URL="$BASE_URL/$IMPORT_DB" /usr/bin/time -v -o "$RUN/import.time" \
@@ -293,6 +307,15 @@ IMPORT_COUNTS="$(counts "$IMPORT_DB")"
 IMPORT_SUMS="$(sums "$IMPORT_DB")"
 ROWS_TOTAL="$(awk '{ s += $2 } END { print s }' <<<"$IMPORT_COUNTS")"
 say "wall $(fmt1 "$IMPORT_S") s, peak RSS $((RSS_KB / 1024)) MB"
+# The state store after the import: its size, and what the duplicate keys
+# (one row per day, 8 bytes a key) take of it.
+STATE_BYTES="$(stat -c %s "$RUN/state.sqlite")"
+read -r KEY_DAYS KEY_BYTES < <(python3 -c '
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+print(*c.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(keys)), 0) FROM duplicate_keys").fetchone())
+' "$RUN/state.sqlite")
+say "state store $STATE_BYTES bytes, duplicate keys $KEY_BYTES bytes in $KEY_DAYS day rows"
 
 # 6. Rows/s over the first and the last quarter of the rows loaded, from the
 # "load: X of Y rows" lines (at most one per 5 s, when a file finished
@@ -300,7 +323,7 @@ say "wall $(fmt1 "$IMPORT_S") s, peak RSS $((RSS_KB / 1024)) MB"
 # ("aliases: ... done"), i.e. when pass 2 starts writing rows.
 read -r Q1_RATE Q4_RATE LOAD_POINTS _ < <(awk '
     $2 == "aliases:" && $NF == "done" { t0 = $1 }
-    $2 == "load:" && $4 == "of" { n++; T[n] = $1; X[n] = $3 }
+    $2 == "load:" && $4 == "of" { n++; T[n] = $1; x = $3; gsub(/,/, "", x); X[n] = x + 0 }
     function at(q,   i) {
         for (i = 1; i <= n; i++) if (X[i] >= q) break
         if (i == 1) return t0 + (q / X[1]) * (T[1] - t0)
@@ -478,7 +501,7 @@ timed_import() {
     rm -rf "$RUN/work-$name" "$RUN/state-$name.sqlite"
     quiesce
     t0=$(now)
-    DATABASE_URL="$BASE_URL/$IMPORT_DB" "$KMDB" import "$EXPORT" --state "$RUN/state-$name.sqlite" \
+    DATABASE_URL="$BASE_URL/$IMPORT_DB" "$KMDB" import "${FMT[@]}" "$EXPORT" --state "$RUN/state-$name.sqlite" \
         --work-dir "$RUN/work-$name" -q "$@" >/dev/null 2>"$RUN/import-$name.log" ||
         { tail -n 20 "$RUN/import-$name.log" >&2; die "$what failed; logs in $RUN"; }
     t1=$(now)
@@ -530,7 +553,7 @@ if [ "$CRITERION" = 1 ]; then
         { tail -n 30 "$RUN/criterion.log" >&2; die "cargo bench failed"; }
     # MB/s = throughput bytes / median ns per iteration * 1000 (the median
     # resists the noise of a busy machine better than the mean).
-    for b in parse/parse_chunk parse/parse_line parse/decode_line yardstick/sonic_rs_value gunzip/level1 gunzip/level6 tsv/format_rows tsv/tsv_writer tsv/tsv_writer_1_partition; do
+    for b in parse/parse_chunk parse/parse_line parse/chunk_aliases parse/decode_line mixpanel/parse_chunk mixpanel/chunk_aliases yardstick/sonic_rs_value gunzip/level1 gunzip/level6 tsv/format_rows tsv/tsv_writer tsv/tsv_writer_1_partition; do
         d="$TARGET/criterion/$b/new"
         [ "$d/estimates.json" -nt "$RUN/criterion.start" ] || continue
         ns="$(sed -E 's/.*"median":\{"confidence_interval":\{[^}]*\},"point_estimate":([0-9.eE+-]+).*/\1/' "$d/estimates.json")"
@@ -556,22 +579,28 @@ crit_check() { if [ -n "${CRIT[$1]:-}" ]; then check "${CRIT[$1]}" ">=" "$2"; el
 GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 [ -n "$(git status --porcelain 2>/dev/null | grep -v '^??' || true)" ] && GIT_REV="$GIT_REV + uncommitted changes"
 SECTION="$RUN/section.md"
+# A Mixpanel run has a section of its own beside the KM run of the day.
+SUFFIX="" TITLE=""
+[ "$FORMAT" = mixpanel ] && SUFFIX=" mixpanel" TITLE=" Mixpanel"
 {
-    echo "<!-- bench-run $DATE $SIZE -->"
+    echo "<!-- bench-run $DATE $SIZE$SUFFIX -->"
     if [ "$SMOKE" = 1 ]; then
-        echo "## $DATE: $SIZE export (smoke run)"
+        echo "## $DATE: $SIZE$TITLE export (smoke run)"
         echo
         echo "Smoke run: an export this small checks that the script works end to end;"
         echo "its figures are dominated by fixed costs and are not comparable to the targets."
     else
-        echo "## $DATE: $SIZE export"
+        echo "## $DATE: $SIZE$TITLE export"
     fi
     [ -n "$NOTE" ] && { echo; echo "$NOTE"; }
     echo
     echo "- machine: $NPROC cores (nproc), $(free -g | awk '/^Mem:/ { print $2 }') GB RAM (free -g), CPU$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), Linux $(uname -r)"
     echo "- load average at the start: $LOAD_AT_START, at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
     echo "- MariaDB $MARIADB_VERSION (scripts/dev-db.sh settings), kmdb $GIT_REV"
-    echo "- export: \`kmdb generate --size $SIZE --seed $SEED --gzip-every $GZIP_EVERY\`: $EXPORT_FILES files, $(commas "$INPUT_BYTES") bytes ($(commas "$EXPORT_DISK") on disk), $(commas "$INPUT_LINES") lines, $(commas "$EVENTS") events"
+    echo "- export: \`kmdb generate ${GEN[*]}${GEN:+ }--size $SIZE --seed $SEED --gzip-every $GZIP_EVERY\`: $EXPORT_FILES files, $(commas "$INPUT_BYTES") bytes ($(commas "$EXPORT_DISK") on disk), $(commas "$INPUT_LINES") lines, $(commas "$EVENTS") events"
+    if [ "$FORMAT" = mixpanel ]; then
+        echo "- duplicates rejected: $(commas "$(awk '$1 == "duplicate" { gsub(/,/, "", $2); print $2; exit }' "$RUN/import.out")"); state store after the import: $(commas "$STATE_BYTES") bytes, of which duplicate keys $(commas "$KEY_BYTES") bytes in $KEY_DAYS day rows: $(fmt1 "$(calc "$STATE_BYTES / $EVENTS")") bytes per event, i.e. MB per million events ($(fmt1 "$(calc "$KEY_BYTES / $EVENTS")") of them the duplicate keys)"
+    fi
     echo "- rows stored: $(while read -r t c; do printf '%s%s %s' "${sep:-}" "$t" "$(commas "$c")"; sep=", "; done <<<"$IMPORT_COUNTS")"
     echo "- \`scripts/bench.sh $SIZE\` took $(fmt0 "$(calc "$(now) - $SCRIPT_T0")") s, plus $(fmt0 "$BUILD_S") s of \`cargo build --release\`"
     echo
@@ -584,6 +613,12 @@ SECTION="$RUN/section.md"
     echo "| 1 | parse floor, $NPROC threads, the whole export (\`kmdb parse --jobs $NPROC\`) | $(fmt0 "$PARSE_N") MB/s | | |"
     echo "| 1 | criterion \`parse/parse_chunk\`, 1 core | $(crit parse/parse_chunk) | ≥ 450 MB/s | $(crit_check parse/parse_chunk 450) |"
     echo "| 1 | criterion \`parse/parse_line\`, 1 core | $(crit parse/parse_line) | | |"
+    echo "| 1 | criterion \`mixpanel/parse_chunk\` (a Mixpanel export), 1 core | $(crit mixpanel/parse_chunk) | as KM's per byte | |"
+    if [ -n "${CRIT[mixpanel/parse_chunk]:-}" ] && [ -n "${CRIT[parse/parse_chunk]:-}" ]; then
+        r="$(calc "${CRIT[mixpanel/parse_chunk]} / ${CRIT[parse/parse_chunk]}")"
+        echo "| 1 | \`mixpanel/parse_chunk\` / \`parse/parse_chunk\` | $(fmt2 "$r") × | ≥ 0.95 × (the same, within the noise) | $(check "$r" ">=" 0.95) |"
+    fi
+    echo "| 1 | criterion \`parse/chunk_aliases\` / \`mixpanel/chunk_aliases\` (the first pass), 1 core | $(crit parse/chunk_aliases) / $(crit mixpanel/chunk_aliases) | | |"
     echo "| 1 | criterion \`parse/decode_line\`, 1 core | $(crit parse/decode_line) | | |"
     echo "| 1 | criterion \`yardstick/sonic_rs_value\`: sonic-rs alone, each line into a \`sonic_rs::Value\`, 1 core (the machine's yardstick; about 520 MB/s where the 450 target was set) | $(crit yardstick/sonic_rs_value) | | |"
     if [ -n "${CRIT[yardstick/sonic_rs_value]:-}" ]; then
@@ -638,14 +673,17 @@ SECTION="$RUN/section.md"
     echo "<details><summary>commands</summary>"
     echo
     echo '```sh'
-    echo "kmdb generate --out .bench/export-$SIZE --size $SIZE --seed $SEED --gzip-every $GZIP_EVERY -q"
-    echo "kmdb parse .bench/export-$SIZE --jobs 1 -q"
-    echo "kmdb parse .bench/export-$SIZE --jobs $NPROC -q"
-    echo "kmdb parse PLAIN --jobs 1 -q   # PLAIN/revisions/: links to the export's .json files"
+    X=".bench/${EXPORT##*/}"
+    F=""
+    [ "$FORMAT" = mixpanel ] && F="--format mixpanel "
+    echo "kmdb generate ${GEN[*]}${GEN:+ }--out $X --size $SIZE --seed $SEED --gzip-every $GZIP_EVERY -q"
+    echo "kmdb parse $F$X --jobs 1 -q"
+    echo "kmdb parse $F$X --jobs $NPROC -q"
+    echo "kmdb parse ${F}PLAIN --jobs 1 -q   # PLAIN: links to the export's .json files"
     echo "# DATABASE_URL=$(sed 's/:[^:@]*@/:***@/' <<<"$BASE_URL")/$IMPORT_DB, fresh: kmdb setup; kmdb partition ${PLAN[*]}"
-    echo "/usr/bin/time -v kmdb import .bench/export-$SIZE --state STATE --work-dir WORK --keep-tsv 2>&1 | (time-stamp each line)"
-    [ "$STRAIGHT" = 1 ] && echo "kmdb import .bench/export-$SIZE --state STATE2 --work-dir WORK2 --no-staging -q   # on a fresh database again"
-    [ "$RUNS" -gt 1 ] && echo "kmdb import .bench/export-$SIZE --state STATE3 --work-dir WORK3 --keep-tsv -q   # $((RUNS - 1)) more time(s), each on a fresh database and followed by the exchange floors"
+    echo "/usr/bin/time -v kmdb import $F$X --state STATE --work-dir WORK --keep-tsv 2>&1 | (time-stamp each line)"
+    [ "$STRAIGHT" = 1 ] && echo "kmdb import $F$X --state STATE2 --work-dir WORK2 --no-staging -q   # on a fresh database again"
+    [ "$RUNS" -gt 1 ] && echo "kmdb import $F$X --state STATE3 --work-dir WORK3 --keep-tsv -q   # $((RUNS - 1)) more time(s), each on a fresh database and followed by the exchange floors"
     echo "# floor: per (table, partition) sort -m -t\$'\\t' -k2,2 -k1,1n WORK/tsv/TABLE.PART.*.tsv; users and keys dumped from $IMPORT_DB;"
     echo "# then, for each way, on a fresh $FLOOR_DB (setup + partition), files largest first over N sessions:"
     echo "ls -S FLOOR/*.tsv | xargs -P N -n 1 (mariadb --local-infile=1 $FLOOR_DB -e \"SET time_zone = '+00:00'; SET NAMES utf8mb4; ...\")"
@@ -666,7 +704,7 @@ SECTION="$RUN/section.md"
 
 [ -f "$RESULTS" ] || printf '# kmdb benchmark results\n' >"$RESULTS"
 # Replace the section of the same day and size, else append.
-awk -v key="<!-- bench-run $DATE $SIZE -->" -v new="$SECTION" '
+awk -v key="<!-- bench-run $DATE $SIZE$SUFFIX -->" -v new="$SECTION" '
     $0 == key { while ((getline l < new) > 0) print l; skip = 1; found = 1; next }
     skip && $0 == "<!-- /bench-run -->" { skip = 0; next }
     !skip { print }

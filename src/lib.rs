@@ -14,6 +14,7 @@ pub mod commands;
 pub mod dates;
 pub mod db;
 pub mod decode;
+pub mod duplicates;
 pub mod exit;
 pub mod filters;
 pub mod format;

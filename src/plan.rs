@@ -32,6 +32,8 @@ pub struct ImportPlan {
     pub chunk_size: usize,
     /// Bytes of rows per batch file.
     pub batch_bytes: usize,
+    /// Bytes of duplicate keys kept in memory (see `duplicates`).
+    pub duplicate_keys_memory: usize,
 }
 
 impl ImportPlan {

@@ -1,5 +1,6 @@
 //! The accounting of every line (SPEC §7) and the rejects file.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -115,14 +116,17 @@ impl fmt::Display for LoadTable<'_> {
 const REJECT_PIECE: usize = 64 * 1024;
 
 /// Writes each rejected line as `revision TAB line TAB reason TAB text`, the
-/// text escaped like the TSV files. The lines go to a partial file first,
-/// which [`RejectsFile::finish`] moves to its name once the import has
-/// read every line: a file under that name is always whole.
+/// text escaped like the TSV files; with [`RejectsFile::naming_files`],
+/// `file TAB line TAB reason TAB text`. The lines go to a partial file
+/// first, which [`RejectsFile::finish`] moves to its name once the import
+/// has read every line: a file under that name is always whole.
 pub struct RejectsFile {
     path: PathBuf,
     partial: PathBuf,
     out: Option<BufWriter<File>>,
     line: Vec<u8>,
+    /// The file name of each revision, when the first column names files.
+    files: Option<HashMap<u64, String>>,
 }
 
 impl RejectsFile {
@@ -135,6 +139,17 @@ impl RejectsFile {
             partial: partial.to_owned(),
             out: None,
             line: Vec::new(),
+            files: None,
+        }
+    }
+
+    /// Names each line's file (`files`: revision → file name) rather than
+    /// its revision number, for formats whose numbers the user did not
+    /// choose (a Mixpanel day file's revision is its day's number).
+    pub fn naming_files(self, files: HashMap<u64, String>) -> RejectsFile {
+        RejectsFile {
+            files: Some(files),
+            ..self
         }
     }
 
@@ -152,11 +167,20 @@ impl RejectsFile {
             let f = File::create(&self.partial)
                 .with_context(|| format!("creating rejects file {}", self.partial.display()))?;
             let mut out = BufWriter::new(f);
-            out.write_all(b"revision\tline\treason\ttext\n")?;
+            let first = if self.files.is_some() {
+                "file"
+            } else {
+                "revision"
+            };
+            writeln!(out, "{first}\tline\treason\ttext")?;
             self.out = Some(out);
         }
         self.line.clear();
-        write!(self.line, "{revision}\t{line_no}\t{reason}\t")?;
+        match self.files.as_ref().and_then(|f| f.get(&revision)) {
+            Some(name) => escape_into(&mut self.line, name.as_bytes()),
+            None => write!(self.line, "{revision}")?,
+        }
+        write!(self.line, "\t{line_no}\t{reason}\t")?;
         let out = self.out.as_mut().expect("opened above");
         // Escaped a piece at a time: a rejected line can be hundreds of
         // megabytes, and its escaped copy would be as long again.
@@ -243,6 +267,24 @@ mod tests {
         let text = a.to_string();
         assert!(text.contains("malformed"), "{text}");
         assert!(!text.contains("self_alias"), "{text}");
+    }
+
+    #[test]
+    fn a_rejects_file_can_name_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = HashMap::from([(16436, "2015-01-01.json".to_string())]);
+        let (path, partial) = (dir.path().join("r.tsv"), dir.path().join("r.partial"));
+        let mut r = RejectsFile::new(&path, &partial).naming_files(names);
+        r.write(16436, 3, Reject::Duplicate, b"{\"a\":\"\t\"}")
+            .unwrap();
+        r.write(7, 1, Reject::Malformed, b"x").unwrap();
+        r.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(r.path().unwrap()).unwrap(),
+            "file\tline\treason\ttext\n\
+             2015-01-01.json\t3\tduplicate\t{\"a\":\"\\t\"}\n\
+             7\t1\tmalformed\tx\n"
+        );
     }
 
     #[test]

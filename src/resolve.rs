@@ -102,7 +102,9 @@ impl<'a, S: RowSink> Resolver<'a, S> {
                     None
                 }
                 Outcome::Rejected(reason) => Some(reason),
-                Outcome::Record(entry) => self.record(line, entry.view(&parsed.texts))?,
+                Outcome::Record(entry) => {
+                    self.record(line, entry.view(&parsed.texts), entry.duplicate_key())?
+                }
             };
             if let Some(reason) = reject {
                 self.total.rejected[reason.index()] += 1;
@@ -112,8 +114,14 @@ impl<'a, S: RowSink> Resolver<'a, S> {
         Ok(())
     }
 
-    /// Stores one record, or says why not.
-    fn record(&mut self, line: u64, record: View<'_>) -> Result<Option<Reject>> {
+    /// Stores one record, or says why not. `duplicate_key`: the event's key
+    /// (SPEC §10), if its format gives it one.
+    fn record(
+        &mut self,
+        line: u64,
+        record: View<'_>,
+        duplicate_key: Option<u64>,
+    ) -> Result<Option<Reject>> {
         let rev = self.revision;
         // Property ids count every property of every event and property set,
         // so that they do not move when filters change.
@@ -143,6 +151,13 @@ impl<'a, S: RowSink> Resolver<'a, S> {
                 name,
                 props,
             } => {
+                // Before the filters: a duplicate of an event the filters
+                // rejected is a duplicate all the same.
+                if let Some(key) = duplicate_key {
+                    if self.snap.duplicates.seen_before(t, key)? {
+                        return Ok(Some(Reject::Duplicate));
+                    }
+                }
                 let u = self.intern(identity);
                 if self.is_ignored(u) {
                     return Ok(Some(Reject::IgnoredUser));

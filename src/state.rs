@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::duplicates::DuplicateKeys;
 use crate::identity::{Ident, Identities};
 use crate::intern::Interner;
 
@@ -76,6 +77,9 @@ pub struct Snapshot {
     pub saved_stored: Vec<bool>,
     pub keys: KeyTable,
     pub saved_keys: usize,
+    /// Duplicate keys of events (Mixpanel's `$insert_id`), read per day as
+    /// the import needs them.
+    pub duplicates: DuplicateKeys,
 }
 
 pub struct StateStore {
@@ -114,7 +118,10 @@ const TABLES: &str = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, valu
          root INTEGER NOT NULL, stored INTEGER NOT NULL);
      CREATE TABLE IF NOT EXISTS keys(id INTEGER PRIMARY KEY, string TEXT NOT NULL);
      CREATE TABLE IF NOT EXISTS revisions(revision INTEGER PRIMARY KEY,
-         lines INTEGER NOT NULL, import_id INTEGER NOT NULL, imported_at TEXT NOT NULL);";
+         lines INTEGER NOT NULL, import_id INTEGER NOT NULL, imported_at TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS duplicate_keys(day INTEGER PRIMARY KEY, keys BLOB NOT NULL);
+     CREATE TABLE IF NOT EXISTS duplicate_keys_pending(day INTEGER PRIMARY KEY,
+         keys BLOB NOT NULL);";
 
 impl StateStore {
     /// Opens the state file; one that does not exist yet is created in
@@ -261,8 +268,13 @@ impl StateStore {
             .map_err(|e| self.error("reading", e))
     }
 
-    /// Loads identities, groups and keys into memory.
+    /// Loads identities, groups and keys into memory for an import, and
+    /// deletes the duplicate keys an import that died had written aside
+    /// (see [`crate::duplicates`]): they were never committed.
     pub fn load(&self) -> Result<Snapshot> {
+        self.conn
+            .execute("DELETE FROM duplicate_keys_pending", [])
+            .map_err(|e| self.error("clearing", e))?;
         let mut identities = Identities::default();
         let mut stored = Vec::new();
         let mut saved_roots = Vec::new();
@@ -308,6 +320,7 @@ impl StateStore {
             saved_roots,
             keys,
             saved_keys,
+            duplicates: DuplicateKeys::new(Some(self.path.clone())),
         })
     }
 
@@ -355,6 +368,17 @@ impl StateStore {
                 for &(rev, lines) in revisions {
                     put.execute(params![rev as i64, lines as i64, import_id as i64])?;
                 }
+                // The days written aside during the import, then those still
+                // in memory (whose keys include those written aside).
+                tx.execute_batch(
+                    "INSERT OR REPLACE INTO duplicate_keys(day, keys)
+                         SELECT day, keys FROM duplicate_keys_pending;
+                     DELETE FROM duplicate_keys_pending;",
+                )?;
+                let mut put =
+                    tx.prepare("INSERT OR REPLACE INTO duplicate_keys(day, keys) VALUES(?1, ?2)")?;
+                snap.duplicates
+                    .for_each_changed_day(|day, keys| put.execute(params![day, keys]).map(drop))?;
                 tx.execute(
                     "DELETE FROM meta WHERE key IN ('in_flight', 'in_flight_filters')",
                     [],
@@ -378,6 +402,7 @@ impl StateStore {
             .execute_batch(&format!(
                 "BEGIN;
                  DELETE FROM identities; DELETE FROM keys; DELETE FROM revisions;
+                 DELETE FROM duplicate_keys; DELETE FROM duplicate_keys_pending;
                  DELETE FROM meta WHERE key IN ('in_flight', 'in_flight_filters', 'last_import_id');
                  INSERT OR REPLACE INTO meta(key, value) VALUES('generation', '{}');
                  COMMIT;",

@@ -36,6 +36,11 @@ pub struct Args {
     /// MB of rows per batch file (to measure the effect of file size).
     #[arg(long, hide = true, default_value_t = 32)]
     pub batch_mb: usize,
+    /// Memory for the duplicate keys of events (Mixpanel's `$insert_id`)
+    /// before the days used least recently are written aside to the state
+    /// store, e.g. 64MiB.
+    #[arg(long, hide = true, default_value = "64MiB")]
+    pub duplicate_keys_memory: String,
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
@@ -87,6 +92,8 @@ impl Args {
                 "--jobs, --load-sessions and --batch-mb must be at least 1",
             ));
         }
+        let duplicate_keys_memory = crate::generate::parse_size(&self.duplicate_keys_memory)
+            .map_err(|e| usage(format!("--duplicate-keys-memory: {e:#}")))?;
         let database = self.db.url()?;
         Ok(ImportPlan {
             source: self.s3.source(self.source.as_deref())?,
@@ -103,6 +110,7 @@ impl Args {
             progress: Mode::auto(self.quiet),
             chunk_size: CHUNK_SIZE,
             batch_bytes: self.batch_mb << 20,
+            duplicate_keys_memory: usize::try_from(duplicate_keys_memory).unwrap_or(usize::MAX),
         })
     }
 }

@@ -5,6 +5,7 @@
 //! [`InputFormat`].
 
 pub mod km;
+pub mod mixpanel;
 pub mod nul;
 
 use std::borrow::Cow;
@@ -14,6 +15,7 @@ use crate::record::{Entry, Record, Reject, Texts, View};
 use crate::source::{Chunk, FileNames};
 
 pub use km::KM;
+pub use mixpanel::MIXPANEL;
 
 /// An input format: its file names, and its lines as records.
 pub trait Format: FileNames + Sync {
@@ -61,12 +63,15 @@ pub enum InputFormat {
     /// KissMetrics Data Export (`revisions/N.json[.gz]`).
     #[default]
     Km,
+    /// Mixpanel raw event export (`YYYY-MM-DD.json[l][.gz]`, SPEC §10).
+    Mixpanel,
 }
 
 impl InputFormat {
     pub fn format(self) -> &'static dyn Format {
         match self {
             InputFormat::Km => &KM,
+            InputFormat::Mixpanel => &MIXPANEL,
         }
     }
 
@@ -74,8 +79,11 @@ impl InputFormat {
     /// U+0000 as U+FFFD (SPEC §8).
     pub fn format_without_nul(self) -> &'static dyn Format {
         static KM_NO_NUL: nul::NulAsReplacement<km::Km> = nul::NulAsReplacement(&KM);
+        static MIXPANEL_NO_NUL: nul::NulAsReplacement<mixpanel::Mixpanel> =
+            nul::NulAsReplacement(&MIXPANEL);
         match self {
             InputFormat::Km => &KM_NO_NUL,
+            InputFormat::Mixpanel => &MIXPANEL_NO_NUL,
         }
     }
 }
@@ -199,13 +207,23 @@ fn candidate_lines<'b>(
         .iter()
         .map(|m| memchr::memmem::Finder::new(m).into_owned())
         .collect();
-    // The first marker and the first backslash at or after `from`.
-    let find_marker = move |from: usize| {
-        finders
-            .iter()
-            .filter_map(|f| f.find(&bytes[from..]))
-            .min()
-            .map_or(bytes.len(), |i| from + i)
+    // Where each marker occurs next, each searched again only once passed
+    // (searching every marker from every hit would read the chunk to its
+    // end once per hit for a marker it does not hold).
+    let mut next_each: Vec<Option<usize>> = vec![None; finders.len()];
+    let mut find_marker = move |from: usize| {
+        let mut first = bytes.len();
+        for (next, finder) in next_each.iter_mut().zip(&finders) {
+            let at = match *next {
+                Some(at) if at >= from => at,
+                _ => finder
+                    .find(&bytes[from..])
+                    .map_or(bytes.len(), |i| from + i),
+            };
+            *next = Some(at);
+            first = first.min(at);
+        }
+        first
     };
     let find_backslash =
         move |from: usize| memchr::memchr(b'\\', &bytes[from..]).map_or(bytes.len(), |i| from + i);
@@ -267,6 +285,47 @@ mod tests {
             candidate_lines(b"\\", 3, &[b"_p2"]).collect::<Vec<_>>(),
             [(3, &b"\\"[..])]
         );
+    }
+
+    /// With several markers, a line is a candidate when it holds any of
+    /// them (or a backslash), however they interleave.
+    #[test]
+    fn candidate_lines_with_several_markers() {
+        let markers: [&[u8]; 3] = [b"$identify", b"$create_alias", b"$merge"];
+        let pieces = [
+            "$identify",
+            "$merge",
+            "$create_alias",
+            "\\",
+            "x",
+            "$mer",
+            "",
+            "ge",
+        ];
+        // Every line of 0 to 2 pieces, in a fixed shuffled order.
+        let mut lines: Vec<String> = Vec::new();
+        for a in pieces {
+            for b in pieces {
+                lines.push(format!("{a}{b}"));
+            }
+        }
+        for rotate in [0, 7, 31] {
+            lines.rotate_left(rotate);
+            let data = lines.join("\n");
+            let want: Vec<(u64, &[u8])> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| {
+                    let b = l.as_bytes();
+                    b.contains(&b'\\')
+                        || markers.iter().any(|m| b.windows(m.len()).any(|w| w == *m))
+                })
+                .map(|(i, l)| (1 + i as u64, l.as_bytes()))
+                .collect();
+            assert!(want.len() > 20);
+            let got: Vec<(u64, &[u8])> = candidate_lines(data.as_bytes(), 1, &markers).collect();
+            assert_eq!(got, want);
+        }
     }
 
     /// The shortcut of `parse_line` past the decoder gives what decoding

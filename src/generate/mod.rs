@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 mod lines;
+pub mod mixpanel;
 mod rng;
 mod sink;
 mod vocabulary;

@@ -37,6 +37,11 @@ pub(super) struct IndexRow {
 impl RevisionFile {
     pub(super) fn create(export: &Path, number: u64, gzip: bool) -> Result<Self> {
         let name = format!("revisions/{number}.json{}", if gzip { ".gz" } else { "" });
+        Self::create_named(export, name, gzip)
+    }
+
+    /// The file `name` (relative to `export`).
+    pub(super) fn create_named(export: &Path, name: String, gzip: bool) -> Result<Self> {
         let path = export.join(&name);
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let sink = if gzip {
@@ -55,11 +60,17 @@ impl RevisionFile {
     }
 
     pub(super) fn write(&mut self, line: &Line) -> Result<()> {
+        self.write_bytes(line.bytes, line.timestamp)
+    }
+
+    /// Writes a line (terminator included) whose valid time, if any, is
+    /// `timestamp`.
+    pub(super) fn write_bytes(&mut self, bytes: &[u8], timestamp: Option<i64>) -> Result<()> {
         self.out
-            .write_all(line.bytes)
+            .write_all(bytes)
             .with_context(|| format!("writing {}", self.path.display()))?;
-        self.bytes += line.bytes.len() as u64;
-        if let Some(t) = line.timestamp {
+        self.bytes += bytes.len() as u64;
+        if let Some(t) = timestamp {
             self.range = Some(self.range.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
         }
         Ok(())

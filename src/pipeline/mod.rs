@@ -334,6 +334,7 @@ impl Run<'_> {
             .context("starting worker threads")?;
         let revisions: Vec<u64> = self.files.iter().map(|f| f.revision).collect();
         let mut snap = state.load()?;
+        snap.duplicates.set_budget(plan.duplicate_keys_memory);
         // The database is about to name this state store: it must exist.
         state.persist()?;
         let run = RunInfo::this("import", state.path());
@@ -409,10 +410,18 @@ impl Run<'_> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let rejects = RejectsFile::new(
+        let mut rejects = RejectsFile::new(
             &plan.work_dir.join(format!("rejects-{stamp}.tsv")),
             &dir.path().join("rejects.tsv"),
         );
+        if self.format.rejects_name_files() {
+            let name = |f: &RevisionFile| f.path.file_name().map(|n| n.to_string_lossy().into());
+            let names = self
+                .files
+                .iter()
+                .filter_map(|f| Some((f.revision, name(f)?)));
+            rejects = rejects.naming_files(names.collect());
+        }
         let mut resolver = Resolver::new(&mut snap, filters, unapplied, writer, rejects);
 
         let bar = progress.bytes("rows", total_bytes);

@@ -7,27 +7,21 @@ use std::borrow::Cow;
 use super::{is_json_number, push_char_kept, push_kept, Members, Value};
 
 /// Reads a compact, flat object (`{"k":v,...}`: no whitespace, no arrays or
-/// objects as values) into `fields`. `None` for anything else, valid or not,
+/// objects as values, except objects that `fields` [enters](Members::enter),
+/// read the same way) into `fields`. `None` for anything else, valid or not,
 /// which [`full_object`] then reads from the start: this never decides that
 /// a line is malformed, and what it accepts sonic-rs reads the same way.
+///
+/// [`full_object`]: super::full_object
 pub fn flat_object<'a, M: Members<'a>>(text: &'a str, fields: &mut M) -> Option<()> {
     let mut cur = Cursor { text, at: 0 };
-    cur.eat(b'{')?;
-    if cur.eat(b'}').is_some() {
-        return cur.at_end();
-    }
-    loop {
-        let key = cur.string(false)?;
-        cur.eat(b':')?;
-        let value = cur.value(fields.read_whole(&key))?;
-        fields.member(key, value);
-        match cur.next()? {
-            b',' => {}
-            b'}' => return cur.at_end(),
-            _ => return None,
-        }
-    }
+    cur.members(fields, 0)?;
+    cur.at_end()
 }
+
+/// Objects nested deeper than this are left to the full reader, which
+/// refuses them (see `full::MAX_DEPTH`).
+const MAX_DEPTH: usize = 128;
 
 /// A position in a line, for [`flat_object`]. Every method returns `None`
 /// when the text there is not what it reads.
@@ -37,6 +31,42 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// An object entered at `depth` (see [`Cursor::members`]); not inlined,
+    /// so that the line's own loop is.
+    #[inline(never)]
+    fn nested<M: Members<'a>>(&mut self, fields: &mut M, depth: usize) -> Option<()> {
+        self.members(fields, depth)
+    }
+
+    /// An object's members, from its `{` to its `}`, at `depth` objects
+    /// inside the line's.
+    #[inline(always)]
+    fn members<M: Members<'a>>(&mut self, fields: &mut M, depth: usize) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.string(false)?;
+            self.eat(b':')?;
+            if self.text.as_bytes().get(self.at) == Some(&b'{') {
+                if depth >= MAX_DEPTH || !fields.enter(&key) {
+                    return None;
+                }
+                self.nested(fields, depth + 1)?;
+                fields.leave();
+            } else {
+                let value = self.value(fields.read_whole(&key))?;
+                fields.member(key, value);
+            }
+            match self.next()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
     fn next(&mut self) -> Option<u8> {
         let byte = *self.text.as_bytes().get(self.at)?;
         self.at += 1;

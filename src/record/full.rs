@@ -7,30 +7,67 @@ use sonic_rs::{JsonType, JsonValueTrait, LazyValue};
 
 use super::{Members, Value, KEPT};
 
-/// Reads any JSON object into `fields` with sonic-rs. `None` when the text
-/// is not exactly one JSON object (garbage after the closing brace included)
-/// or nests too deep.
+/// Reads any JSON object into `fields` with sonic-rs, objects that `fields`
+/// [enters](Members::enter) member by member. `None` when the text is not
+/// exactly one JSON object (garbage after the closing brace included) or
+/// nests too deep.
 pub fn full_object<'a, M: Members<'a>>(text: &'a str, fields: &mut M) -> Option<()> {
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if !trimmed.starts_with('{') || !trimmed.ends_with('}') || too_deep(trimmed.as_bytes()) {
         return None;
     }
-    let mut end = 1; // just past the opening brace
-    for member in sonic_rs::to_object_iter(trimmed) {
-        let (key, value) = member.ok()?;
-        let raw = value.as_raw_str();
-        let offset = (raw.as_ptr() as usize).checked_sub(trimmed.as_ptr() as usize)?;
-        end = offset + raw.len();
-        if end > trimmed.len() {
-            return None;
-        }
-        let whole = fields.read_whole(&key);
-        fields.member(key, lazy_value(&value, whole));
-    }
+    let end = members(trimmed, fields)?;
     // The lazy iterator stops at the closing brace without looking further:
     // what follows the last value must be exactly `}`.
     let rest = trimmed[end..].trim_start_matches(|c: char| c.is_ascii_whitespace());
     (rest == "}").then_some(())
+}
+
+/// Reads the members of the object `object` (from its `{`); returns where
+/// its last value ends (just past the `{` when it has none).
+fn members<'a, M: Members<'a>>(object: &'a str, fields: &mut M) -> Option<usize> {
+    let mut end = 1; // just past the opening brace
+    for member in sonic_rs::to_object_iter(object) {
+        let (key, value) = member.ok()?;
+        let raw = value.as_raw_str();
+        let offset = (raw.as_ptr() as usize).checked_sub(object.as_ptr() as usize)?;
+        end = offset + raw.len();
+        if end > object.len() {
+            return None;
+        }
+        if value.get_type() == JsonType::Object && fields.enter(&key) {
+            let inner = &object[offset..end];
+            let last = members(inner, fields)?;
+            if inner[last..].trim_start_matches(|c: char| c.is_ascii_whitespace()) != "}" {
+                return None;
+            }
+            fields.leave();
+        } else {
+            let whole = fields.read_whole(&key);
+            fields.member(key, lazy_value(&value, whole));
+        }
+    }
+    Some(end)
+}
+
+/// The items of a JSON array as values (an array or object item as its
+/// compact JSON text); `None` when `text` is not exactly one array.
+pub fn array_values(text: &str) -> Option<Vec<Value<'_>>> {
+    let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    if !trimmed.starts_with('[') || !trimmed.ends_with(']') || too_deep(trimmed.as_bytes()) {
+        return None;
+    }
+    let mut end = 1;
+    let mut out = Vec::new();
+    for item in sonic_rs::to_array_iter(trimmed) {
+        let item = item.ok()?;
+        let raw = item.as_raw_str();
+        let offset = (raw.as_ptr() as usize).checked_sub(trimmed.as_ptr() as usize)?;
+        end = offset + raw.len();
+        out.push(lazy_value(&item, false));
+    }
+    let rest = trimmed.get(end..)?;
+    (rest.trim_start_matches(|c: char| c.is_ascii_whitespace()) == "]").then_some(out)
 }
 
 /// Deepest nesting of arrays and objects accepted: the parser recurses, and
@@ -80,7 +117,7 @@ fn lazy_value<'a>(value: &LazyValue<'a>, whole: bool) -> Value<'a> {
         JsonType::Number => Value::Number(value.as_raw_cow()),
         JsonType::Boolean => Value::Other(value.as_raw_cow()),
         JsonType::Array | JsonType::Object => {
-            Value::Other(Cow::Owned(compact_json(value.as_raw_str())))
+            Value::Other(Cow::Owned(compact_json(value.as_raw_str(), whole)))
         }
     }
 }
@@ -163,13 +200,15 @@ fn unescape_lossy(raw: &str, enough: usize) -> String {
 }
 
 /// Removes insignificant whitespace from valid JSON text, as far as the
-/// first [`KEPT`] bytes of the result: arrays and objects are stored cut.
-fn compact_json(raw: &str) -> String {
+/// first [`KEPT`] bytes of the result unless `whole`: arrays and objects are
+/// stored cut.
+fn compact_json(raw: &str, whole: bool) -> String {
+    let enough = if whole { usize::MAX } else { KEPT };
     let mut out = String::with_capacity(raw.len().min(KEPT + 4));
     let mut in_string = false;
     let mut escaped = false;
     for c in raw.chars() {
-        if out.len() >= KEPT {
+        if out.len() >= enough {
             break;
         }
         if in_string {

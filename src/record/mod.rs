@@ -20,7 +20,7 @@ mod flat;
 mod full;
 
 pub use flat::flat_object;
-pub use full::full_object;
+pub use full::{array_values, full_object};
 
 /// Longest name or value stored, in characters (`VARCHAR(255)`).
 pub const MAX_CHARS: usize = 255;
@@ -32,6 +32,7 @@ pub const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reject {
     BadTimestamp,
+    Duplicate,
     Empty,
     IgnoredUser,
     Malformed,
@@ -42,8 +43,9 @@ pub enum Reject {
 }
 
 impl Reject {
-    pub const ALL: [Reject; 8] = [
+    pub const ALL: [Reject; 9] = [
         Reject::BadTimestamp,
+        Reject::Duplicate,
         Reject::Empty,
         Reject::IgnoredUser,
         Reject::Malformed,
@@ -57,6 +59,7 @@ impl Reject {
     pub fn as_str(self) -> &'static str {
         match self {
             Reject::BadTimestamp => "bad_timestamp",
+            Reject::Duplicate => "duplicate",
             Reject::Empty => "empty",
             Reject::IgnoredUser => "ignored_user",
             Reject::Malformed => "malformed",
@@ -147,12 +150,37 @@ pub struct Entry {
     second: Span,
     /// A range of [`Texts`]'s property spans.
     props: Span,
+    /// The event's duplicate key (see [`Entry::with_duplicate_key`]); 0
+    /// when it has none.
+    duplicate_key: u64,
 }
 
 impl Entry {
+    /// The kind of record.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// The record's time, unix seconds.
     pub fn t(&self) -> i64 {
         self.t
+    }
+
+    /// This event with a key that an earlier event with the same key makes
+    /// a duplicate of (a format that deduplicates, like Mixpanel's
+    /// `$insert_id`, sets it). Any `u64`: 0 is taken as 1, so that 0 can
+    /// mean "none".
+    pub fn with_duplicate_key(self, key: u64) -> Entry {
+        Entry {
+            duplicate_key: key.max(1),
+            ..self
+        }
+    }
+
+    /// The key set by [`Entry::with_duplicate_key`], if any.
+    #[inline]
+    pub fn duplicate_key(&self) -> Option<u64> {
+        (self.duplicate_key != 0).then_some(self.duplicate_key)
     }
 
     pub fn view<'a>(&self, texts: &'a Texts) -> View<'a> {
@@ -312,9 +340,24 @@ pub trait Members<'a> {
     fn read_whole(&self, _key: &str) -> bool {
         false
     }
+
+    /// Called for a member whose value is an object: true makes the reader
+    /// hand that object's members to [`Members::member`] one by one, then
+    /// call [`Members::leave`]; false (the default) gives the object as one
+    /// value, its compact JSON text.
+    #[inline]
+    fn enter(&mut self, key: &str) -> bool {
+        let _ = key;
+        false
+    }
+
+    /// The end of an object [`Members::enter`] opened.
+    #[inline]
+    fn leave(&mut self) {}
 }
 
 /// A member's value, as far as classification needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value<'a> {
     Null,
     /// A string's content.
@@ -363,6 +406,27 @@ pub struct Fields<'a, 't> {
     /// Position of each property name once there are many (a linear scan
     /// would make a hostile line with many keys quadratic).
     positions: Option<Box<Positions>>,
+    /// The [`name_bits`] of this line's property names.
+    names: u128,
+}
+
+/// Two bits of a 128-bit filter for a property name, from its length and
+/// its first, middle and last bytes. A line's names set theirs: a name
+/// whose bits are not both set is surely new, so most names skip the
+/// search for an earlier one (a Mixpanel line has 15 to 20 properties).
+#[inline]
+fn name_bits(key: &str) -> u128 {
+    let b = key.as_bytes();
+    let (first, mid, last) = match b {
+        [] => (0, 0, 0),
+        _ => (b[0], b[b.len() / 2], b[b.len() - 1]),
+    };
+    let x = (b.len() as u32)
+        ^ (u32::from(first) << 8)
+        ^ (u32::from(mid) << 16)
+        ^ (u32::from(last) << 24);
+    let h = x.wrapping_mul(0x9e37_79b1);
+    (1u128 << (h >> 25)) | (1u128 << ((h >> 18) & 127))
 }
 
 /// Where a line's properties are in [`Texts::props`], by name: indexes
@@ -423,6 +487,7 @@ impl<'a, 't> Fields<'a, 't> {
             props_start: texts.props.len(),
             texts,
             positions: None,
+            names: 0,
         }
     }
 
@@ -454,9 +519,16 @@ impl<'a, 't> Fields<'a, 't> {
     /// Duplicate keys: the last value wins, in the place of the first; a
     /// null drops the key (until a later value sets it again).
     fn property(&mut self, key: &str, value: Option<&str>) {
-        match (value, self.slot(key)) {
+        let bits = name_bits(key);
+        let slot = if self.names & bits == bits {
+            self.slot(key)
+        } else {
+            None
+        };
+        match (value, slot) {
             (Some(v), Some(i)) => self.texts.props[i].1 = push(&mut self.texts.text, v),
             (Some(v), None) => {
+                self.names |= bits;
                 if let Some(positions) = &mut self.positions {
                     positions.insert(self.texts, key, self.texts.props.len());
                 }
@@ -475,7 +547,7 @@ impl<'a, 't> Fields<'a, 't> {
         let name = |k: &Span| &text[k.start..k.end];
         let start = self.props_start;
         let mine = &props[start..];
-        if mine.len() < 16 {
+        if mine.len() < 32 {
             return mine
                 .iter()
                 .position(|(k, _)| name(k) == key)
@@ -486,6 +558,14 @@ impl<'a, 't> Fields<'a, 't> {
             .positions
             .get_or_insert_with(|| Positions::new(texts, start));
         positions.find(texts, key)
+    }
+
+    /// Forgets the properties gathered so far (a record whose other members
+    /// are not properties, such as an alias read from another format).
+    pub fn drop_properties(&mut self) {
+        self.texts.props.truncate(self.props_start);
+        self.positions = None;
+        self.names = 0;
     }
 
     /// Takes this line's texts out again: the line was not a record.
@@ -542,6 +622,7 @@ impl<'a, 't> Fields<'a, 't> {
                 start: self.props_start,
                 end: texts.props.len(),
             },
+            duplicate_key: 0,
         })
     }
 }
@@ -628,7 +709,7 @@ fn plain_seconds(text: &[u8]) -> Option<i64> {
 }
 
 /// JSON number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn is_json_number(s: &str) -> bool {
+pub fn is_json_number(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
     let digits = |i: &mut usize| {

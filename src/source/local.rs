@@ -59,7 +59,8 @@ pub fn list(dir: &Path, names: &dyn FileNames) -> Result<Export> {
     }
     if files.is_empty() {
         bail!(
-            "no revision files (N.json or N.json.gz) in {}",
+            "no revision files ({}) in {}",
+            names.names(),
             revs.display()
         );
     }

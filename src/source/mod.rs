@@ -114,6 +114,11 @@ pub trait FileNames: Sync {
     fn folder(&self) -> Option<&'static str>;
     /// The revision file names, as messages show them.
     fn names(&self) -> &'static str;
+    /// True when the rejects file names each line's file rather than its
+    /// revision number (the format derives numbers the user never sees).
+    fn rejects_name_files(&self) -> bool {
+        false
+    }
 }
 
 /// A run of whole lines of one file.

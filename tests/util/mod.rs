@@ -18,8 +18,9 @@ pub const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/con
 pub const REALDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/realdata/km-bgh");
 
 /// The reasons of rejected lines, as `kmdb import` lists them in its accounting.
-pub const REASONS: [&str; 8] = [
+pub const REASONS: [&str; 9] = [
     "bad_timestamp",
+    "duplicate",
     "empty",
     "ignored_user",
     "malformed",
@@ -305,6 +306,24 @@ impl TestDb {
                         other => other.as_sql(true),
                     })
                     .collect()
+            })
+            .collect()
+    }
+
+    /// The first column of every row of `sql`, as text (a time as
+    /// `YYYY-MM-DD HH:MM:SS`, NULL as `NULL`).
+    pub fn column(&self, sql: &str) -> Vec<String> {
+        let rows: Vec<mysql::Row> = self.conn().query(sql).unwrap();
+        rows.into_iter()
+            .map(|r| match r.unwrap().into_iter().next() {
+                None | Some(mysql::Value::NULL) => "NULL".into(),
+                Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
+                Some(mysql::Value::Int(i)) => i.to_string(),
+                Some(mysql::Value::UInt(i)) => i.to_string(),
+                Some(mysql::Value::Date(y, mo, d, h, mi, s, _)) => {
+                    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+                }
+                Some(other) => other.as_sql(true),
             })
             .collect()
     }

@@ -25,6 +25,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "state_matching",
         include_str!("../../../migrations/mysql/0002_state_matching.sql"),
     ),
+    (
+        3,
+        "rejected_duplicate",
+        include_str!("../../../migrations/mysql/0003_rejected_duplicate.sql"),
+    ),
 ];
 
 /// Creates or upgrades the schema; returns the versions applied now.
