@@ -5,6 +5,7 @@
 #
 #   scripts/quickstart.sh            # 300MB fixture, database stopped at the end
 #   scripts/quickstart.sh 2GB --keep # bigger, and keep the database running
+#   scripts/quickstart.sh --postgres # into a private PostgreSQL (scripts/pg-db.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,10 +13,13 @@ cd "$ROOT"
 
 SIZE="300MB"
 KEEP=0
+# The script of the private server, and how its client runs one query.
+DB=dev-db
 for arg in "$@"; do
     case "$arg" in
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --postgres) DB=pg-db ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) SIZE="$arg" ;;
     esac
 done
@@ -32,13 +36,13 @@ if [ ! -x "$KMDB" ]; then
 fi
 cargo build --release
 
-step "starting the private MariaDB (scripts/dev-db.sh)"
+step "starting the private database server (scripts/$DB.sh)"
 started_db=0
-scripts/dev-db.sh status >/dev/null 2>&1 || started_db=1
-DATABASE_URL="$(scripts/dev-db.sh start | tail -n 1)"
+"scripts/$DB.sh" status >/dev/null 2>&1 || started_db=1
+DATABASE_URL="$("scripts/$DB.sh" start | tail -n 1)"
 export DATABASE_URL
 if [ "$KEEP" = 0 ] && [ "$started_db" = 1 ]; then
-    trap 'scripts/dev-db.sh stop >/dev/null || true' EXIT
+    trap '"scripts/$DB.sh" stop >/dev/null || true' EXIT
 fi
 
 if [ ! -d "$EXPORT/revisions" ]; then
@@ -66,7 +70,11 @@ echo "by reason, and writes them to the rejects file."
 step "status"
 "$KMDB" status --state "$WORK/state.sqlite"
 
-q() { scripts/dev-db.sh client -t -e "$1"; }
+if [ "$DB" = pg-db ]; then
+    q() { scripts/pg-db.sh client -c "${1//\`/\"}"; }
+else
+    q() { scripts/dev-db.sh client -t -e "$1"; }
+fi
 step "events per name (top 10)"
 q "SELECT k.string AS event, COUNT(*) AS events
    FROM events e JOIN \`keys\` k ON k.id = e.n
@@ -83,6 +91,6 @@ q "SELECT a.name AS alias, c.name AS canonical
 
 if [ "$KEEP" = 1 ]; then
     echo
-    echo "The database is still running: DATABASE_URL=$(scripts/dev-db.sh url | sed 's/:[^:@]*@/:***@/')"
-    echo "Query it with scripts/dev-db.sh client; stop it with scripts/dev-db.sh stop."
+    echo "The database is still running: DATABASE_URL=$("scripts/$DB.sh" url | sed 's/:[^:@]*@/:***@/')"
+    echo "Query it with scripts/$DB.sh client; stop it with scripts/$DB.sh stop."
 fi

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: starts (installing if needed) the private MariaDB and the
-# local S3 server, points the tests at them, runs `cargo test "$@"`,
-# and stops the services it started, whether the tests pass or fail.
+# Runs every test: starts (installing if needed) the private MariaDB, the
+# private PostgreSQL and the local S3 server, points the tests at them, runs
+# `cargo test "$@"`, and stops the services it started, whether the tests
+# pass or fail.
 #
 #   scripts/test.sh                          # all tests
 #   scripts/test.sh --all-targets -- --test-threads=2
+#
+# A full run (no arguments) then runs the database suites again against
+# PostgreSQL (KMDB_TEST_TARGET=postgres); KMDB_TEST_TARGET=postgres
+# scripts/test.sh --test NAME runs one suite there.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +40,7 @@ if ! command -v chromium >/dev/null; then
         { echo "test.sh: apt-get could not install chromium" >&2; exit 1; }
 fi
 
-for s in dev-db s3-server; do
+for s in dev-db pg-db s3-server; do
     "scripts/$s.sh" status >/dev/null || started+=("$s")
     "scripts/$s.sh" start >/dev/null
 done
@@ -43,6 +48,8 @@ done
 DATABASE_URL="$(scripts/dev-db.sh url)"
 export DATABASE_URL
 export KMDB_TEST_DATABASE_URL="$DATABASE_URL"
+KMDB_TEST_PG_URL="$(scripts/pg-db.sh url)"
+export KMDB_TEST_PG_URL
 KMDB_TEST_S3_ENDPOINT="$(scripts/s3-server.sh url)"
 export KMDB_TEST_S3_ENDPOINT
 # moto accepts any credentials; the AWS SDK just needs some to sign with.
@@ -55,5 +62,13 @@ cargo test "$@" || rc=$?
 # everything else, on a full run.
 if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
     cargo test --test crash -- --ignored --exact mariadb_stopped_mid_import_then_rerun_completes || rc=$?
+fi
+# The suites that hold for every target, against PostgreSQL.
+if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
+    pg_suites=(conformance spec_rules prune crash robust hostile partition s3_import)
+    KMDB_TEST_TARGET=postgres cargo test "${pg_suites[@]/#/--test=}" || rc=$?
+fi
+if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
+    KMDB_TEST_TARGET=postgres cargo test --test crash -- --ignored --exact mariadb_stopped_mid_import_then_rerun_completes || rc=$?
 fi
 exit "$rc"

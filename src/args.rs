@@ -19,7 +19,7 @@ use crate::state;
 /// The database.
 #[derive(Args, Debug, Clone)]
 pub struct DbArgs {
-    /// mysql://user:password@host:port/database
+    /// mysql://user:password@host:port/database or postgres://user:password@host:port/database
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }

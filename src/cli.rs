@@ -10,7 +10,7 @@ use crate::commands;
 #[command(
     name = "kmdb",
     version,
-    about = "Bulk-load KissMetrics data exports into MySQL/MariaDB"
+    about = "Bulk-load KissMetrics data exports into MySQL/MariaDB or PostgreSQL"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +36,8 @@ pub enum Command {
     Status(commands::status::Args),
     /// Empty the data tables and the state store, keeping the filter tables.
     Flush(commands::flush::Args),
+    /// Remove the events, properties and aliases from before a day.
+    Prune(commands::prune::Args),
     /// People through funnels, any number of them in one pass (per person,
     /// across aliases).
     Funnel(commands::funnel::Args),

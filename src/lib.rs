@@ -72,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Parse(args) => commands::parse::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Flush(args) => commands::flush::run(&args),
+        Command::Prune(args) => commands::prune::run(&args),
         Command::Funnel(args) => commands::funnel::run(&args),
         Command::Next(args) => commands::next::run(&args),
     }

@@ -245,6 +245,20 @@ impl PartitionMap {
             .and_then(|b| Day::parse(std::str::from_utf8(&b[..10]).ok()?).ok())
     }
 
+    /// What pruning the rows before `day` does to this table: the
+    /// partitions that end on or before `day` (dropped whole; never the
+    /// last one), and the partition holding `day`, whose rows before it are
+    /// deleted (`""` for an unpartitioned table).
+    pub fn split_before(&self, day: Day) -> (Vec<String>, String) {
+        let midnight = day.midnight();
+        let last = self.names.len() - 1;
+        let whole: Vec<String> = (0..last)
+            .filter(|&i| matches!(self.bounds[i], Some(b) if b <= midnight))
+            .map(|i| self.names[i].clone())
+            .collect();
+        (whole, self.names[self.locate(&midnight)].clone())
+    }
+
     /// Index of the partition a row with time `t` belongs to; rows past the
     /// last bound go to the last partition.
     pub fn locate(&self, t: &[u8; 19]) -> usize {

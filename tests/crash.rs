@@ -31,8 +31,14 @@ fn unique(name: &str) -> String {
 /// e.g. with `KMDB_DEV_DB_PORT=33307`, to try the outage test without
 /// disturbing the shared one).
 fn dev_db_script() -> String {
-    std::env::var("KMDB_TEST_DEV_DB_SCRIPT")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/dev-db.sh").to_string())
+    std::env::var("KMDB_TEST_DEV_DB_SCRIPT").unwrap_or_else(|_| {
+        let script = if on_postgres() {
+            "pg-db.sh"
+        } else {
+            "dev-db.sh"
+        };
+        format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"))
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -337,13 +343,6 @@ fn remove_state(path: &Path) {
     }
 }
 
-/// A statement on the server, outside any test database.
-fn admin_exec(sql: &str) {
-    use mysql::prelude::Queryable;
-    let mut conn = mysql::Conn::new(mysql::Opts::from_url(&base_url()).unwrap()).unwrap();
-    conn.query_drop(sql).unwrap();
-}
-
 /// What a killed import was doing, from its last plain progress line (each
 /// stage prints a line when it is done, and every 5 s meanwhile).
 fn stage_of(last_line: &str) -> &'static str {
@@ -501,10 +500,7 @@ fn sigkill_at_many_moments_then_rerun_equals_clean_run() {
 /// stops after its rows, keys and users are in MySQL but before the state
 /// store commits — the same as `kill -9` at that moment, but every time.
 fn fail_before_commit(db: &TestDb) {
-    db.exec(
-        "CREATE TRIGGER kmdb_test_crash BEFORE INSERT ON kmdb_imports FOR EACH ROW \
-         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'simulated crash before the state commit'",
-    );
+    db.fail_inserts_into_imports("simulated crash before the state commit");
 }
 
 /// The export of the interrupted imports.
@@ -529,10 +525,7 @@ fn interrupted_then_rerun_with(
     let a = prepared_db(&unique(&format!("{test}_a")), &s);
     let add_filter = |db: &TestDb| {
         if let Some((table, name)) = &filter {
-            use mysql::prelude::Queryable;
-            db.conn()
-                .exec_drop(format!("INSERT INTO {table}(name) VALUES(?)"), (name,))
-                .unwrap();
+            db.insert_name(table, name);
         }
     };
     add_filter(&a);
@@ -550,7 +543,7 @@ fn interrupted_then_rerun_with(
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("simulated crash"), "{stderr}");
     assert!(b.count("events") > 0, "the interrupted import loaded rows");
-    b.exec("DROP TRIGGER kmdb_test_crash");
+    b.stop_failing_inserts();
     add_filter(&b);
 
     // The next import, then whatever is left.
@@ -659,6 +652,7 @@ impl Drop for RestartOnDrop {
 #[test]
 #[ignore = "stops the shared MariaDB, which breaks every other test running meanwhile: \
             run alone with `cargo test --test crash -- --ignored mariadb_stopped`"]
+/// (With `KMDB_TEST_TARGET=postgres`, the PostgreSQL of scripts/pg-db.sh.)
 fn mariadb_stopped_mid_import_then_rerun_completes() {
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 150_000, 13, "2MB");
@@ -670,10 +664,7 @@ fn mariadb_stopped_mid_import_then_rerun_completes() {
     let script_url = String::from_utf8_lossy(&script_url.stdout)
         .trim()
         .to_string();
-    let server = |u: &str| {
-        let o = mysql::Opts::from_url(u).unwrap();
-        format!("{}:{}", o.get_ip_or_hostname(), o.get_tcp_port())
-    };
+    let server = |u: &str| kmdb::db::DatabaseUrl::parse(u).unwrap().server();
     assert_eq!(
         server(&script_url),
         server(&base_url()),
@@ -722,6 +713,13 @@ fn mariadb_stopped_mid_import_then_rerun_completes() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("kmdb: error:"), "{stderr}");
     assert!(!stderr.contains("kmdb-dev-pw"), "{stderr}");
+    if on_postgres() {
+        assert!(
+            stderr.contains("lost the connection to the PostgreSQL server while ")
+                && stderr.contains("run the same `kmdb import` again: it resumes"),
+            "{stderr}"
+        );
+    }
     // Checked after the re-run, which matters more.
     let lower = stderr.to_lowercase();
     let says_server = ["server", "connect", "mysql", "connection"]
@@ -866,11 +864,7 @@ fn a_database_flushed_behind_kmdbs_back_is_refused() {
     assert_eq!(db.count("events"), 0);
 
     // Dropped and set up again.
-    admin_exec(&format!("DROP DATABASE `{}`", db.name));
-    admin_exec(&format!(
-        "CREATE DATABASE `{}` CHARACTER SET utf8mb4",
-        db.name
-    ));
+    db.recreate();
     Kmdb::new(Some(&db), s.path()).args(["setup"]).ok();
     let err = import_fails(&db, s.path(), &import_args(&export, &state, &work, None));
     assert!(
@@ -1090,6 +1084,8 @@ fn a_symlinked_revision_file_is_imported() {
 /// dropped first, none is left behind, and the partitions have statistics.
 #[test]
 fn staged_loads_equal_straight_loads() {
+    // MySQL's staging tables and their statistics.
+    mysql_only!();
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 60_000, 21, "3MB");
     let straight = prepared_db(&unique("crash_stage_straight"), &s);
@@ -1165,6 +1161,8 @@ fn staged_loads_equal_straight_loads() {
 /// file loads straight into its partition.
 #[test]
 fn a_user_who_cannot_create_tables_loads_straight() {
+    // MySQL's staging tables; PostgreSQL's loads need no table of their own.
+    mysql_only!();
     use mysql::prelude::Queryable;
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 20_000, 23, "1MB");

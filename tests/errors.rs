@@ -183,11 +183,23 @@ fn a_url_of_another_scheme_is_refused_without_its_password() {
     let err = fails(
         Kmdb::new(None, s.path())
             .args(["setup"])
-            .env("DATABASE_URL", "postgres://u:secretpw@127.0.0.1:5432/db"),
+            .env("DATABASE_URL", "oracle://u:secretpw@127.0.0.1:1521/db"),
+        &["secretpw"],
+    );
+    assert_eq!(
+        err,
+        "kmdb: error: DATABASE_URL must look like mysql://user:password@host:port/database \
+         or postgres://user:password@host:port/database (got oracle://u:***@127.0.0.1:1521/db)\n"
+    );
+    // PostgreSQL is a target: an unreachable one is named as such.
+    let err = fails(
+        Kmdb::new(None, s.path())
+            .args(["setup"])
+            .env("DATABASE_URL", "postgres://u:secretpw@127.0.0.1:1/db"),
         &["secretpw"],
     );
     assert!(
-        err.contains("mysql://user:password@host:port/database"),
+        err.starts_with("kmdb: error: cannot connect to PostgreSQL at 127.0.0.1:1 "),
         "{err}"
     );
     let err = fails(

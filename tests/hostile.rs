@@ -231,12 +231,63 @@ fn expected_props(props: &[(String, Value)]) -> Vec<(String, String)> {
     out
 }
 
-fn bytes_of(v: mysql::Value) -> Vec<u8> {
-    match v {
-        mysql::Value::Bytes(b) => b,
-        mysql::Value::NULL => b"<NULL>".to_vec(),
-        other => other.as_sql(true).into_bytes(),
+/// The bytes of a `HEX()` the harness read (`NULL` as `<NULL>`).
+fn unhex(h: &str) -> Vec<u8> {
+    if h == "NULL" {
+        return b"<NULL>".to_vec();
     }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The lines as the test target stores their texts: U+0000 is U+FFFD on
+/// PostgreSQL (SPEC §8).
+fn as_stored(db: &TestDb, lines: &[Line]) -> Vec<Line> {
+    let s = |t: &String| {
+        if db.is_postgres() {
+            t.replace('\0', "\u{FFFD}")
+        } else {
+            t.clone()
+        }
+    };
+    lines
+        .iter()
+        .map(|l| match l {
+            Line::Event {
+                identity,
+                name,
+                props,
+                escape_all,
+            } => Line::Event {
+                identity: s(identity),
+                name: s(name),
+                props: props
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Value::Str(x) => Value::Str(s(x)),
+                            Value::Raw(r, c) if db.is_postgres() => {
+                                // Kept as written, `\u0000` escapes too: they
+                                // read as `\ufffd`.
+                                let c = kmdb::format::nul::replace_nul(c).into_owned();
+                                Value::Raw(r.clone(), c)
+                            }
+                            Value::Raw(r, c) => Value::Raw(r.clone(), c.clone()),
+                        };
+                        (s(k), v)
+                    })
+                    .collect(),
+                escape_all: *escape_all,
+            },
+            Line::Alias { a, b, escape_all } => Line::Alias {
+                a: s(a),
+                b: s(b),
+                escape_all: *escape_all,
+            },
+        })
+        .collect()
 }
 
 /// `(name, value)` rows, as stored bytes.
@@ -244,41 +295,39 @@ type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Checks one imported revision against the lines written.
 fn check_revision(db: &TestDb, revision: u64, lines: &[Line]) -> Result<(), TestCaseError> {
-    let mut conn = db.conn();
+    let lines = &as_stored(db, lines)[..];
     let lo = row_id(revision, 0);
     let hi = row_id(revision + 1, 0);
-    let events: HashMap<u64, (Vec<u8>, Vec<u8>)> = conn
-        .exec_map(
-            "SELECT e.id, CAST(k.string AS BINARY), CAST(u.name AS BINARY) FROM events e \
-             JOIN `keys` k ON k.id = e.n JOIN users u ON u.id = e.user_id \
-             WHERE e.id >= ? AND e.id < ?",
-            (lo, hi),
-            |(id, k, u): (u64, mysql::Value, mysql::Value)| (id, (bytes_of(k), bytes_of(u))),
+    let triples = |sql: &str| -> Vec<(u64, Vec<u8>, Vec<u8>)> {
+        db.rows(
+            &sql.replace("{lo}", &lo.to_string())
+                .replace("{hi}", &hi.to_string()),
         )
-        .unwrap()
         .into_iter()
-        .collect();
+        .map(|r| (r[0].parse().unwrap_or(0), unhex(&r[1]), unhex(&r[2])))
+        .collect()
+    };
+    let events: HashMap<u64, (Vec<u8>, Vec<u8>)> = triples(
+        "SELECT e.id, HEX(k.string), HEX(u.name) FROM events e \
+         JOIN `keys` k ON k.id = e.n JOIN users u ON u.id = e.user_id \
+         WHERE e.id >= {lo} AND e.id < {hi}",
+    )
+    .into_iter()
+    .map(|(id, k, u)| (id, (k, u)))
+    .collect();
     let mut props: HashMap<u64, Pairs> = HashMap::new();
-    let rows: Vec<(u64, mysql::Value, mysql::Value)> = conn
-        .exec(
-            "SELECT p.event_id, CAST(k.string AS BINARY), CAST(p.value AS BINARY) FROM properties p \
-             JOIN `keys` k ON k.id = p.`key` WHERE p.id >= ? AND p.id < ? ORDER BY p.id",
-            (lo, hi),
-        )
-        .unwrap();
+    let rows = triples(
+        "SELECT COALESCE(p.event_id, 0), HEX(k.string), HEX(p.value) FROM properties p \
+         JOIN `keys` k ON k.id = p.`key` WHERE p.id >= {lo} AND p.id < {hi} ORDER BY p.id",
+    );
     for (e, k, v) in rows {
-        props.entry(e).or_default().push((bytes_of(k), bytes_of(v)));
+        props.entry(e).or_default().push((k, v));
     }
-    let aliases: HashMap<u64, (Vec<u8>, Vec<u8>)> = conn
-        .exec_map(
-            "SELECT id, CAST(name1 AS BINARY), CAST(name2 AS BINARY) FROM aliases \
-             WHERE id >= ? AND id < ?",
-            (lo, hi),
-            |(id, a, b): (u64, mysql::Value, mysql::Value)| (id, (bytes_of(a), bytes_of(b))),
-        )
-        .unwrap()
-        .into_iter()
-        .collect();
+    let aliases: HashMap<u64, (Vec<u8>, Vec<u8>)> =
+        triples("SELECT id, HEX(name1), HEX(name2) FROM aliases WHERE id >= {lo} AND id < {hi}")
+            .into_iter()
+            .map(|(id, a, b)| (id, (a, b)))
+            .collect();
     let show = |b: &[u8]| format!("{:?}", String::from_utf8_lossy(b));
     let mut expected_aliases = 0;
     for (i, l) in lines.iter().enumerate() {
@@ -412,6 +461,8 @@ fn hostile_text_round_trips_through_mariadb_byte_exact() {
 
 #[test]
 fn local_infile_handler_sends_only_allowed_files() {
+    // MySQL's LOAD DATA LOCAL; PostgreSQL's COPY FROM STDIN asks for no file.
+    mysql_only!();
     let s = Scratch::new();
     let db = TestDb::new(&unique("hostile_infile"));
     let url = kmdb::db::DatabaseUrl::parse(&db.url).unwrap();
@@ -513,6 +564,8 @@ fn admin(sql: &str) {
 
 #[test]
 fn passwords_never_appear_in_output_state_rejects_or_work_dir() {
+    // A MySQL user of its own; tests/postgres.rs has PostgreSQL's URLs.
+    mysql_only!();
     let s = Scratch::new();
     let export = s.export(
         "export",

@@ -21,6 +21,14 @@ fn partition(db: &TestDb, s: &Scratch, max: &str) -> String {
 }
 
 fn partitions(db: &TestDb, table: &str) -> u64 {
+    if db.is_postgres() {
+        return db
+            .query_string(&format!(
+                "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = '{table}'::regclass"
+            ))
+            .parse()
+            .unwrap();
+    }
     db.query_string(&format!(
         "SELECT COUNT(*) FROM information_schema.partitions
          WHERE table_schema = DATABASE() AND table_name = '{table}'"

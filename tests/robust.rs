@@ -154,10 +154,7 @@ fn reference(s: &Scratch, export: &Path, name: &str) -> BTreeMap<String, String>
 /// Makes the INSERT into `kmdb_imports` fail: the import stops with every
 /// row loaded but nothing recorded, like `kill -9` at that moment.
 fn fail_before_record(db: &TestDb) {
-    db.exec(
-        "CREATE TRIGGER kmdb_test_crash BEFORE INSERT ON kmdb_imports FOR EACH ROW \
-         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'simulated crash before the import is recorded'",
-    );
+    db.fail_inserts_into_imports("simulated crash before the import is recorded");
 }
 
 /// An import of `export` with state store `state` that loads its rows and
@@ -167,7 +164,7 @@ fn killed_after_loading(db: &TestDb, s: &Scratch, export: &Path, state: &Path) {
     let out = import_cmd(db, s, export, state, &[]).output();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("simulated crash"));
-    db.exec("DROP TRIGGER kmdb_test_crash");
+    db.stop_failing_inserts();
     assert!(db.count("events") > 0, "the killed import loaded rows");
     assert_eq!(db.count("kmdb_imports"), 0);
 }
@@ -281,7 +278,7 @@ fn an_import_interrupted_before_the_upgrade_is_finished_after_it() {
     import_ok(&db, &s, &export, &state, &["--max-revision", "2"]);
     fail_before_record(&db);
     import_refused(&db, &s, &export, &state);
-    db.exec("DROP TRIGGER kmdb_test_crash");
+    db.stop_failing_inserts();
     // What the former version left: no generation anywhere, no marker in
     // the database, the revisions in flight in the state store.
     let in_flight = db.query_string("SELECT revisions FROM kmdb_loading");
@@ -454,9 +451,11 @@ fn a_failed_state_commit_leaves_one_row_per_import() {
     let accounting = "SELECT COUNT(*), SUM(`lines`), SUM(events), SUM(aliases), \
                       SUM(rejected_malformed) FROM kmdb_imports";
     let rows = |d: &TestDb| {
-        use mysql::prelude::Queryable;
-        let r: Option<(u64, u64, u64, u64, u64)> = d.conn().query_first(accounting).unwrap();
-        r.unwrap()
+        let r: Vec<u64> = d.rows(accounting)[0]
+            .iter()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        (r[0], r[1], r[2], r[3], r[4])
     };
     assert_eq!(rows(&db), rows(&clean_db));
     assert_eq!(rows(&db).0, 2);
@@ -606,7 +605,10 @@ fn the_default_state_file_follows_the_database() {
     assert_eq!((a.count("events"), b.count("events")), (1, 1));
     let files = state_files(s.path());
     assert_eq!(files.len(), 2, "{files:?}");
-    let port = mysql::Opts::from_url(&base_url()).unwrap().get_tcp_port();
+    let port = kmdb::db::DatabaseUrl::parse(&base_url())
+        .unwrap()
+        .port()
+        .unwrap();
     for db in [&a, &b] {
         let name = format!("kmdb-state-127.0.0.1-{port}-{}.sqlite", db.name);
         assert!(files.contains(&name), "{name} not in {files:?}");

@@ -10,5 +10,6 @@ pub mod import;
 pub mod next;
 pub mod parse;
 pub mod partition;
+pub mod prune;
 pub mod setup;
 pub mod status;

@@ -1,11 +1,13 @@
 //! The databases kmdb loads into, behind one seam: [`Target`] is every
 //! statement the pipeline and the commands need, and [`Loader`] one bulk-load
-//! session. `mysql/` implements them for MySQL/MariaDB; a database is added
+//! session. `mysql/` implements them for MySQL/MariaDB, `postgres/` for
+//! PostgreSQL; a database is added
 //! with a folder of its own here and a line in [`connect`]. No SQL lives
 //! outside this module.
 
 pub mod locks;
 pub mod mysql;
+pub mod postgres;
 pub mod read;
 pub mod url;
 
@@ -31,10 +33,7 @@ use crate::table::Table;
 pub fn connect(url: &DatabaseUrl) -> Result<Box<dyn Target>> {
     match url.backend() {
         Backend::MySql => Ok(Box::new(mysql::MySql::connect(url)?)),
-        Backend::Postgres => anyhow::bail!(
-            "DATABASE_URL {url}: PostgreSQL is not supported by this kmdb; use {}",
-            "mysql://user:password@host:port/database"
-        ),
+        Backend::Postgres => Ok(Box::new(postgres::Postgres::connect(url)?)),
     }
 }
 
@@ -119,6 +118,11 @@ pub struct Loading {
 pub trait Target: Send {
     /// The URL, password hidden, for messages.
     fn url(&self) -> &DatabaseUrl;
+    /// Whether its text can hold U+0000; where not, the import reads every
+    /// U+0000 as U+FFFD (SPEC §8).
+    fn stores_nul(&self) -> bool {
+        true
+    }
 
     // Schema.
     /// Creates or upgrades the schema; returns the migrations applied now.
@@ -200,6 +204,17 @@ pub trait Target: Send {
     fn delete_unused_keys(&mut self) -> Result<()>;
     /// Moves the event and property rows of each `(old, new)` user to `new`.
     fn repoint_users(&mut self, remap: &[(u64, u64)]) -> Result<()>;
+
+    // Pruning (`kmdb prune`).
+    /// About how many rows `partition` of `table` holds (an estimate).
+    fn partition_rows(&mut self, table: Table, partition: &str) -> Result<u64>;
+    /// How many rows of `partition` of `table` (`""`: all of the table) are
+    /// from before `day`.
+    fn rows_before(&mut self, table: Table, partition: &str, day: Day) -> Result<u64>;
+    /// Drops the partitions `drop` of `table` (each ends on or before
+    /// `day`; the first one left then holds every earlier time) and deletes
+    /// the rows before `day` from `partition`; returns the rows deleted.
+    fn prune(&mut self, table: Table, drop: &[String], partition: &str, day: Day) -> Result<u64>;
 
     // Status and flush.
     /// Row counts of the data tables, in [`crate::table::DATA_TABLES`] order.

@@ -6,6 +6,7 @@
 
 pub mod km;
 pub mod mixpanel;
+pub mod nul;
 
 use std::borrow::Cow;
 
@@ -71,6 +72,18 @@ impl InputFormat {
         match self {
             InputFormat::Km => &KM,
             InputFormat::Mixpanel => &MIXPANEL,
+        }
+    }
+
+    /// The format for a database that cannot store U+0000: it reads every
+    /// U+0000 as U+FFFD (SPEC §8).
+    pub fn format_without_nul(self) -> &'static dyn Format {
+        static KM_NO_NUL: nul::NulAsReplacement<km::Km> = nul::NulAsReplacement(&KM);
+        static MIXPANEL_NO_NUL: nul::NulAsReplacement<mixpanel::Mixpanel> =
+            nul::NulAsReplacement(&MIXPANEL);
+        match self {
+            InputFormat::Km => &KM_NO_NUL,
+            InputFormat::Mixpanel => &MIXPANEL_NO_NUL,
         }
     }
 }

@@ -133,6 +133,11 @@ fn import_all(
     let format = plan.format.format();
     let export = source::list(&plan.source, format, &plan.download_dir())?;
     let mut target = db::connect(&plan.database)?;
+    let format = if target.stores_nul() {
+        format
+    } else {
+        plan.format.format_without_nul()
+    };
     target.check_schema()?;
     target.check_bulk_load()?;
     let _locks = guard::lock(&mut *target, &plan.state, "import", progress)?;

@@ -1,5 +1,7 @@
 //! Test harness: a scratch database on the real MariaDB of
-//! `scripts/dev-db.sh`, a scratch directory, and the real `kmdb` binary.
+//! `scripts/dev-db.sh` (or, with `KMDB_TEST_TARGET=postgres`, on the real
+//! PostgreSQL of `scripts/pg-db.sh`), a scratch directory, and the real
+//! `kmdb` binary.
 #![allow(dead_code)]
 
 pub mod s3;
@@ -28,48 +30,238 @@ pub const REASONS: [&str; 9] = [
     "self_alias",
 ];
 
+/// Whether the tests run against PostgreSQL (`KMDB_TEST_TARGET=postgres`,
+/// set by scripts/test.sh on its second round) rather than MariaDB.
+pub fn on_postgres() -> bool {
+    std::env::var("KMDB_TEST_TARGET").is_ok_and(|t| t == "postgres")
+}
+
+/// Ends a test that checks something only MySQL has, on PostgreSQL.
+#[macro_export]
+macro_rules! mysql_only {
+    () => {
+        if $crate::util::on_postgres() {
+            eprintln!("MySQL only: skipped on PostgreSQL");
+            return;
+        }
+    };
+}
+
 /// The server tests run against (set by scripts/test.sh).
 pub fn base_url() -> String {
+    if on_postgres() {
+        return std::env::var("KMDB_TEST_PG_URL").expect(
+            "KMDB_TEST_PG_URL is not set: run the tests with scripts/test.sh, \
+             which starts a private PostgreSQL",
+        );
+    }
     std::env::var("KMDB_TEST_DATABASE_URL").expect(
         "KMDB_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, \
          which starts a private MariaDB",
     )
 }
 
+/// How the harness reaches the test server.
+enum Admin {
+    MySql(Opts),
+    /// The URL of the server's own database.
+    Postgres(String),
+}
+
 /// A database of its own for one test, dropped at the end.
 pub struct TestDb {
     pub name: String,
     pub url: String,
-    admin: Opts,
+    admin: Admin,
+}
+
+/// `base` with its database replaced by `name`.
+fn with_database(base: &str, name: &str) -> String {
+    match base.rfind('/') {
+        Some(i) if base[..i].contains('@') || base[..i].matches('/').count() > 2 => {
+            format!("{}/{name}", &base[..i])
+        }
+        _ => format!("{base}/{name}"),
+    }
+}
+
+/// MySQL's `CRC32` on PostgreSQL, for the checksums of the tests' queries.
+fn pg_crc32_function() -> String {
+    let table: Vec<String> = (0..256u32)
+        .map(|n| {
+            let mut c = n;
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+            c.to_string()
+        })
+        .collect();
+    format!(
+        "CREATE FUNCTION kmdb_test_crc32(t text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
+         DECLARE b bytea; crc bigint := 4294967295;
+           tbl bigint[] := ARRAY[{}];
+         BEGIN
+           IF t IS NULL THEN RETURN NULL; END IF;
+           b := convert_to(t, 'UTF8');
+           FOR i IN 0 .. length(b) - 1 LOOP
+             crc := (crc >> 8) # tbl[((crc # get_byte(b, i)) & 255) + 1];
+           END LOOP;
+           RETURN crc # 4294967295;
+         END $$",
+        table.join(",")
+    )
+}
+
+/// A MySQL statement of the tests in PostgreSQL's words: quoted names,
+/// casts to text, `CRC32`.
+pub fn pg_sql(sql: &str) -> String {
+    let sql = rewrite_calls(sql, "HEX(", |x| {
+        format!("upper(encode(convert_to(({x})::text, 'UTF8'), 'hex'))")
+    });
+    let sql = rewrite_calls(&sql, "GROUP_CONCAT(", |x| {
+        let (distinct, x) = match x.strip_prefix("DISTINCT ") {
+            Some(x) => ("DISTINCT ", x),
+            None => ("", x),
+        };
+        match x.split_once(" ORDER BY ") {
+            Some((x, by)) => format!("string_agg({distinct}({x})::text, ',' ORDER BY {by})"),
+            None => format!("string_agg({distinct}({x})::text, ',')"),
+        }
+    });
+    // `t PARTITION (p)`: the partition's own table.
+    let mut sql = sql;
+    while let Some(at) = sql.find(" PARTITION (") {
+        let table_start = sql[..at].rfind(' ').map_or(0, |i| i + 1);
+        let end = at + sql[at..].find(')').unwrap();
+        let part = sql[at + " PARTITION (".len()..end]
+            .trim()
+            .to_ascii_lowercase();
+        let table = sql[table_start..at].to_owned();
+        sql = format!("{}{table}_{part}{}", &sql[..table_start], &sql[end + 1..]);
+    }
+    sql.replace('`', "\"")
+        .replace(" AS BINARY)", " AS text)")
+        .replace(" AS CHAR)", " AS text)")
+        .replace("CRC32(", "kmdb_test_crc32(")
+        .replace("FROM DUAL", "")
+        .replace("DATABASE()", "current_schema()")
+        .replace("COALESCE(event_id,'-')", "COALESCE(event_id::text,'-')")
+        .replace(
+            "COALESCE(p.event_id, '-')",
+            "COALESCE(p.event_id::text, '-')",
+        )
+}
+
+/// `sql` with every call `name…)` replaced by `f(arguments)`.
+fn rewrite_calls(sql: &str, name: &str, f: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(at) = rest.find(name) {
+        out.push_str(&rest[..at]);
+        let args = &rest[at + name.len()..];
+        let mut depth = 1;
+        let mut end = args.len();
+        for (i, c) in args.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&f(&args[..end]));
+        rest = &args[(end + 1).min(args.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl TestDb {
     pub fn new(test: &str) -> TestDb {
         let base = base_url();
-        let admin = Opts::from_url(&base).expect("valid KMDB_TEST_DATABASE_URL");
         let name = format!("kmdb_t_{test}");
+        let url = with_database(&base, &name);
+        if on_postgres() {
+            let mut c = postgres::Client::connect(&base, postgres::NoTls)
+                .expect("connect to the test server");
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            // An autovacuum worker may still be in it for a moment.
+            for _ in 0..40 {
+                if c.batch_execute(&drop).is_ok() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            db.batch_execute(&pg_crc32_function()).unwrap();
+            return TestDb {
+                name,
+                url,
+                admin: Admin::Postgres(base),
+            };
+        }
+        let admin = Opts::from_url(&base).expect("valid KMDB_TEST_DATABASE_URL");
         let mut conn = Conn::new(admin.clone()).expect("connect to the test server");
         conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
             .unwrap();
         conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
             .unwrap();
-        let url = match base.rfind('/') {
-            Some(i) if base[..i].contains('@') || base[..i].matches('/').count() > 2 => {
-                format!("{}/{name}", &base[..i])
-            }
-            _ => format!("{base}/{name}"),
-        };
-        TestDb { name, url, admin }
+        TestDb {
+            name,
+            url,
+            admin: Admin::MySql(admin),
+        }
     }
 
+    /// Drops the database and creates it again, empty.
+    pub fn recreate(&self) {
+        let name = self.name.trim_start_matches("kmdb_t_").to_owned();
+        let again = TestDb::new(&name);
+        std::mem::forget(again);
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.admin, Admin::Postgres(_))
+    }
+
+    /// A MySQL session on the test database (MySQL-only tests).
     pub fn conn(&self) -> Conn {
-        let opts = OptsBuilder::from_opts(self.admin.clone())
+        let Admin::MySql(admin) = &self.admin else {
+            panic!("a MySQL session asked of a PostgreSQL test database");
+        };
+        let opts = OptsBuilder::from_opts(admin.clone())
             .db_name(Some(self.name.clone()))
             .init(vec!["SET time_zone = '+00:00'"]);
         Conn::new(opts).expect("connect to the test database")
     }
 
+    /// A PostgreSQL session on the test database.
+    pub fn pg(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the test database")
+    }
+
+    /// The first column of the first row of `sql` (MySQL's words; turned
+    /// into PostgreSQL's by [`pg_sql`] there), as text; `NULL` for none.
     pub fn query_string(&self, sql: &str) -> String {
+        if self.is_postgres() {
+            let rows = self.pg().simple_query(&pg_sql(sql)).unwrap();
+            for m in rows {
+                if let postgres::SimpleQueryMessage::Row(r) = m {
+                    return r.get(0).unwrap_or("NULL").to_owned();
+                }
+            }
+            return "NULL".into();
+        }
         let v: Option<mysql::Value> = self.conn().query_first(sql).unwrap();
         match v {
             None | Some(mysql::Value::NULL) => "NULL".into(),
@@ -78,6 +270,44 @@ impl TestDb {
             Some(mysql::Value::UInt(i)) => i.to_string(),
             Some(other) => other.as_sql(true),
         }
+    }
+
+    /// Every row of `sql` (as [`TestDb::query_string`] takes it), each
+    /// value as text, `NULL` for null.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        if self.is_postgres() {
+            return self
+                .pg()
+                .simple_query(&pg_sql(sql))
+                .unwrap()
+                .into_iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or("NULL").to_owned())
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect();
+        }
+        let rows: Vec<mysql::Row> = self.conn().query(sql).unwrap();
+        rows.into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql::Value::NULL => "NULL".into(),
+                        mysql::Value::Bytes(b) => {
+                            String::from_utf8(b).expect("UTF-8 from the server")
+                        }
+                        mysql::Value::Int(i) => i.to_string(),
+                        mysql::Value::UInt(i) => i.to_string(),
+                        other => other.as_sql(true),
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// The first column of every row of `sql`, as text (a time as
@@ -105,14 +335,57 @@ impl TestDb {
     }
 
     pub fn exec(&self, sql: &str) {
+        if self.is_postgres() {
+            self.pg().batch_execute(&pg_sql(sql)).unwrap();
+            return;
+        }
         self.conn().query_drop(sql).unwrap();
+    }
+
+    /// Makes every INSERT into `kmdb_imports` fail with `message`, as a
+    /// crash at that moment would stop the import (a trigger).
+    pub fn fail_inserts_into_imports(&self, message: &str) {
+        if self.is_postgres() {
+            self.exec(&format!(
+                "CREATE FUNCTION kmdb_test_crash() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN RAISE EXCEPTION '{message}'; END $$;
+                 CREATE TRIGGER kmdb_test_crash BEFORE INSERT ON kmdb_imports
+                 FOR EACH ROW EXECUTE FUNCTION kmdb_test_crash()"
+            ));
+            return;
+        }
+        self.exec(&format!(
+            "CREATE TRIGGER kmdb_test_crash BEFORE INSERT ON kmdb_imports FOR EACH ROW \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
+        ));
+    }
+
+    /// Removes what [`TestDb::fail_inserts_into_imports`] added.
+    pub fn stop_failing_inserts(&self) {
+        if self.is_postgres() {
+            self.exec("DROP TRIGGER kmdb_test_crash ON kmdb_imports");
+            return;
+        }
+        self.exec("DROP TRIGGER kmdb_test_crash");
+    }
+
+    /// Inserts `name` into the filter table `table`.
+    pub fn insert_name(&self, table: &str, name: &str) {
+        if self.is_postgres() {
+            self.pg()
+                .execute(&format!("INSERT INTO {table}(name) VALUES($1)"), &[&name])
+                .unwrap();
+            return;
+        }
+        self.conn()
+            .exec_drop(format!("INSERT INTO {table}(name) VALUES(?)"), (name,))
+            .unwrap();
     }
 
     /// Fills the filter tables from a conformance-style filters.json.
     pub fn insert_filters(&self, filters_json: &Path) {
         let text = std::fs::read_to_string(filters_json).unwrap();
         let v: sonic_rs::Value = sonic_rs::from_str(&text).unwrap();
-        let mut conn = self.conn();
         for table in [
             "ignored_users",
             "whitelisted_events",
@@ -123,9 +396,7 @@ impl TestDb {
                 .and_then(|a| a.as_array().map(|a| a.to_vec()))
                 .unwrap_or_default();
             for n in names {
-                let n = n.as_str().unwrap().to_owned();
-                conn.exec_drop(format!("INSERT INTO {table}(name) VALUES(?)"), (n,))
-                    .unwrap();
+                self.insert_name(table, n.as_str().unwrap());
             }
         }
     }
@@ -163,8 +434,18 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Ok(mut c) = Conn::new(self.admin.clone()) {
-            let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
+        match &self.admin {
+            Admin::MySql(admin) => {
+                if let Ok(mut c) = Conn::new(admin.clone()) {
+                    let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
+                }
+            }
+            Admin::Postgres(base) => {
+                if let Ok(mut c) = postgres::Client::connect(base, postgres::NoTls) {
+                    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+                    let _ = c.batch_execute(&sql);
+                }
+            }
         }
     }
 }
@@ -281,11 +562,14 @@ impl Kmdb {
 /// The state file `kmdb` uses in `scratch` for `db` when `--state` is not
 /// given: `kmdb-state-HOST-PORT-DATABASE.sqlite`.
 pub fn default_state(db: &TestDb, scratch: &Scratch) -> PathBuf {
-    let o = Opts::from_url(&db.url).unwrap();
+    let url = kmdb::db::DatabaseUrl::parse(&db.url).unwrap();
+    let port = url
+        .port()
+        .unwrap_or(if db.is_postgres() { 5432 } else { 3306 });
     scratch.join(&format!(
         "kmdb-state-{}-{}-{}.sqlite",
-        o.get_ip_or_hostname(),
-        o.get_tcp_port(),
+        url.host(),
+        port,
         db.name
     ))
 }
@@ -331,13 +615,23 @@ impl Kmdb {
 
 /// Expected answers from an expected.json (numbers as text, no `_accounting`).
 pub fn expected(path: &str) -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let v: sonic_rs::Value = sonic_rs::from_str(&text).unwrap();
-    let obj = v.as_object().unwrap();
-    obj.iter()
-        .filter(|(k, _)| !k.starts_with('_'))
-        .map(|(k, v)| (k.to_owned(), sonic_rs::to_string(v).unwrap()))
-        .collect()
+    let read = |path: &str| -> BTreeMap<String, String> {
+        let text = std::fs::read_to_string(path).unwrap();
+        let v: sonic_rs::Value = sonic_rs::from_str(&text).unwrap();
+        let obj = v.as_object().unwrap();
+        obj.iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| (k.to_owned(), sonic_rs::to_string(v).unwrap()))
+            .collect()
+    };
+    let mut out = read(path);
+    // Where PostgreSQL's answers differ (U+0000 stored as U+FFFD), its
+    // expected-postgres.json beside says how.
+    let pg = path.replace("expected.json", "expected-postgres.json");
+    if on_postgres() && Path::new(&pg).exists() {
+        out.extend(read(&pg));
+    }
+    out
 }
 
 /// The accounting table of expected.json as the lines `kmdb import` prints.

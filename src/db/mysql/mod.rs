@@ -273,6 +273,18 @@ impl Target for MySql {
         rows::repoint_users(&mut self.conn, remap)
     }
 
+    fn partition_rows(&mut self, table: Table, partition: &str) -> Result<u64> {
+        schema::partition_rows(&mut self.conn, table, partition)
+    }
+
+    fn rows_before(&mut self, table: Table, partition: &str, day: Day) -> Result<u64> {
+        schema::rows_before(&mut self.conn, table, partition, day)
+    }
+
+    fn prune(&mut self, table: Table, drop: &[String], partition: &str, day: Day) -> Result<u64> {
+        schema::prune(&mut self.conn, table, drop, partition, day)
+    }
+
     fn row_counts(&mut self) -> Result<Vec<(&'static str, u64)>> {
         schema::counts(&mut self.conn)
     }

@@ -287,3 +287,58 @@ pub fn flush(conn: &mut Conn) -> Result<String> {
     set_token(conn, &token)?;
     Ok(token)
 }
+
+/// `` `table` PARTITION (`p`) ``, or just the table for `""`.
+fn table_part(table: Table, partition: &str) -> String {
+    if partition.is_empty() {
+        format!("`{}`", table.name())
+    } else {
+        format!("`{}` PARTITION (`{partition}`)", table.name())
+    }
+}
+
+/// InnoDB's estimate of the rows of `partition` of `table`.
+pub fn partition_rows(conn: &mut Conn, table: Table, partition: &str) -> Result<u64> {
+    let n: Option<Option<u64>> = conn
+        .exec_first(
+            "SELECT table_rows FROM information_schema.partitions
+             WHERE table_schema = DATABASE() AND table_name = ? AND partition_name = ?",
+            (table.name(), partition),
+        )
+        .with_context(|| format!("estimating the rows of {} {partition}", table.name()))?;
+    Ok(n.flatten().unwrap_or(0))
+}
+
+pub fn rows_before(conn: &mut Conn, table: Table, partition: &str, day: Day) -> Result<u64> {
+    let n: Option<u64> = conn
+        .query_first(format!(
+            "SELECT COUNT(*) FROM {} WHERE t < '{day} 00:00:00'",
+            table_part(table, partition)
+        ))
+        .with_context(|| format!("counting the rows of {} before {day}", table.name()))?;
+    Ok(n.unwrap_or(0))
+}
+
+pub fn prune(
+    conn: &mut Conn,
+    table: Table,
+    drop: &[String],
+    partition: &str,
+    day: Day,
+) -> Result<u64> {
+    let name = table.name();
+    if !drop.is_empty() {
+        let list: Vec<String> = drop.iter().map(|p| format!("`{p}`")).collect();
+        exec(
+            conn,
+            &format!("ALTER TABLE `{name}` DROP PARTITION {}", list.join(", ")),
+            &format!("dropping partitions of {name}"),
+        )?;
+    }
+    conn.query_drop(format!(
+        "DELETE FROM {} WHERE t < '{day} 00:00:00'",
+        table_part(table, partition)
+    ))
+    .with_context(|| format!("deleting the rows of {name} before {day}"))?;
+    Ok(conn.affected_rows())
+}
