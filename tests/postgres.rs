@@ -167,7 +167,7 @@ fn setup_creates_the_schema_once_and_check_wants_it() {
         err,
         "the database has no kmdb schema: run `kmdb setup` first"
     );
-    assert_eq!(schema::setup(&mut c).unwrap(), [1, 2]);
+    assert_eq!(schema::setup(&mut c).unwrap(), [1, 2, 3]);
     assert_eq!(schema::setup(&mut c).unwrap(), Vec::<u32>::new());
     schema::check(&mut c).unwrap();
     let token = schema::token(&mut c).unwrap();
@@ -178,7 +178,7 @@ fn setup_creates_the_schema_once_and_check_wants_it() {
         token,
         "setup keeps the token"
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM kmdb_migrations"), 2);
+    assert_eq!(db.count("SELECT COUNT(*) FROM kmdb_migrations"), 3);
     for table in Table::ALL {
         let map = partition::partitions(&mut c, table).unwrap();
         assert_eq!((map.len(), map.name(0)), (1, "pLast"), "{table:?}");
