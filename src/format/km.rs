@@ -48,6 +48,11 @@ impl FileNames for Km {
     fn names(&self) -> &'static str {
         "N.json or N.json.gz"
     }
+
+    fn rejects_name_files(&self) -> bool {
+        // The revision number is the file's own name.
+        false
+    }
 }
 
 /// A KM line's members, routed to the record's parts.

@@ -72,6 +72,10 @@ impl<F: FileNames + Sync> FileNames for NulAsReplacement<F> {
     fn names(&self) -> &'static str {
         self.0.names()
     }
+
+    fn rejects_name_files(&self) -> bool {
+        self.0.rejects_name_files()
+    }
 }
 
 impl<F: Format> Format for NulAsReplacement<F> {

@@ -48,9 +48,10 @@ pub fn lock(
         }
     };
     let mut holder = target.lock(&run, Duration::ZERO)?;
-    if let Some(h) = holder.as_ref().filter(|h| h.is_gone()) {
+    if let Some(h) = holder.as_ref().filter(|h| h.is_gone() || h.pid == 0) {
         // A run killed mid-statement: the server keeps its session, and the
-        // lock, until that statement ends.
+        // lock, until that statement ends. A holder that never named itself
+        // (pid 0) is one killed as it took the lock, whose session is ending.
         progress.warn(&format!(
             "waiting for the server to finish the last statement of a run that was killed \
              ({h}), which holds the database's import lock until then"

@@ -116,9 +116,8 @@ pub trait FileNames: Sync {
     fn names(&self) -> &'static str;
     /// True when the rejects file names each line's file rather than its
     /// revision number (the format derives numbers the user never sees).
-    fn rejects_name_files(&self) -> bool {
-        false
-    }
+    /// No default: a wrapper of a format must say what the format says.
+    fn rejects_name_files(&self) -> bool;
 }
 
 /// A run of whole lines of one file.
