@@ -72,6 +72,10 @@ impl<F: FileNames + Sync> FileNames for NulAsReplacement<F> {
     fn names(&self) -> &'static str {
         self.0.names()
     }
+
+    fn rejects_name_files(&self) -> bool {
+        self.0.rejects_name_files()
+    }
 }
 
 impl<F: Format> Format for NulAsReplacement<F> {
@@ -109,5 +113,12 @@ mod tests {
         assert_eq!(replace_nul(r#""\\\u0000x""#), r#""\\\ufffdx""#);
         assert_eq!(replace_nul("\"a\0é\""), "\"a\u{FFFD}é\"");
         assert_eq!(replace_nul(r#""\u00001\"\u0000""#), r#""\ufffd1\"\ufffd""#);
+    }
+
+    #[test]
+    fn the_wrapped_format_names_the_files_of_rejects() {
+        use crate::format::{km::Km, mixpanel::Mixpanel};
+        assert!(NulAsReplacement(&Mixpanel).rejects_name_files());
+        assert!(!NulAsReplacement(&Km).rejects_name_files());
     }
 }
