@@ -685,8 +685,6 @@ fn html_page_shows_one_chart_per_funnel_in_chromium() {
 /// the README's SQL as written.
 #[test]
 fn readme_recipe_joins_users_with_a_product_table() {
-    // The recipe's SQL is MySQL's (a binary collation, DATE_FORMAT).
-    mysql_only!();
     let (db, _s) = loaded("an_recipe", true);
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
@@ -702,22 +700,35 @@ fn readme_recipe_joins_users_with_a_product_table() {
         let end = rest[start..].find("```").unwrap();
         rest[start..start + end].to_owned()
     };
-    let mut conn = db.conn();
-    use mysql::prelude::Queryable;
-    for statement in block("<!-- recipe: accounts table -->").split(';') {
-        if !statement.trim().is_empty() {
-            conn.query_drop(statement).unwrap();
-        }
-    }
     // The product's accounts: 1001 and c3 at Acme, c2 at Initech; p4 has
     // no account.
-    conn.query_drop(
-        "INSERT INTO accounts (login, company) VALUES ('1001', 'Acme'), ('c3', 'Acme'), ('c2', 'Initech')",
-    )
-    .unwrap();
-    let rows: Vec<(String, String, u64, u64)> = conn
-        .query(block("<!-- recipe: weekly activity -->"))
-        .unwrap();
+    let accounts = "INSERT INTO accounts (login, company) \
+                    VALUES ('1001', 'Acme'), ('c3', 'Acme'), ('c2', 'Initech')";
+    let rows: Vec<(String, String, u64, u64)> = if db.is_postgres() {
+        let mut pg = db.pg();
+        pg.batch_execute(&block("<!-- recipe: accounts table, PostgreSQL -->"))
+            .unwrap();
+        pg.batch_execute(accounts).unwrap();
+        pg.query(&block("<!-- recipe: weekly activity, PostgreSQL -->"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let count = |i| r.get::<_, i64>(i) as u64;
+                (r.get(0), r.get(1), count(2), count(3))
+            })
+            .collect()
+    } else {
+        let mut conn = db.conn();
+        use mysql::prelude::Queryable;
+        for statement in block("<!-- recipe: accounts table -->").split(';') {
+            if !statement.trim().is_empty() {
+                conn.query_drop(statement).unwrap();
+            }
+        }
+        conn.query_drop(accounts).unwrap();
+        conn.query(block("<!-- recipe: weekly activity -->"))
+            .unwrap()
+    };
     // 2015-01-01 is a Thursday: its week starts on Monday 2014-12-29.
     // Acme: 1001 (5 events, c1's included) and c3 (2) that week, 1001's
     // billed on 2015-01-02 too; Initech: c2's 6 events, the last on
