@@ -40,6 +40,10 @@ impl PostgresReader {
 /// microseconds since 2000-01-01 00:00:00.
 struct Seconds(i64);
 
+/// Bytes a row of `events` takes in its table: 28 of data, a 24-byte
+/// header (aligned to 56) and a 4-byte line pointer.
+const EVENT_ROW_BYTES: u64 = 60;
+
 /// 2000-01-01 00:00:00 in seconds since 1970.
 const PG_EPOCH: i64 = 946_684_800;
 
@@ -125,7 +129,8 @@ impl EventReader for PostgresReader {
         partition::partitions(&mut client, Table::Events)?;
         let rows = client
             .query(
-                "SELECT pg_get_expr(c.relpartbound, c.oid), c.reltuples::float8
+                "SELECT pg_get_expr(c.relpartbound, c.oid), c.reltuples::float8,
+                        pg_relation_size(c.oid)
                  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                  WHERE i.inhparent = to_regclass('events')",
                 &[],
@@ -133,9 +138,15 @@ impl EventReader for PostgresReader {
             .doing("listing the partitions of events")?;
         let mut partitions = Vec::with_capacity(rows.len());
         for r in rows {
-            // reltuples is -1 for a table never analyzed.
+            // reltuples is -1 for a table not analyzed yet (as right after
+            // an import): its size tells, the rows having a fixed width.
             let estimate: f64 = r.get(1);
-            partitions.push((partition_end(r.get(0))?, estimate.max(0.0) as u64));
+            let rows = if estimate >= 0.0 {
+                estimate as u64
+            } else {
+                r.get::<_, i64>(2).max(0) as u64 / EVENT_ROW_BYTES
+            };
+            partitions.push((partition_end(r.get(0))?, rows));
         }
         partitions.sort_unstable();
         Ok(cut(&partitions, from, to))
