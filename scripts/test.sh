@@ -65,7 +65,7 @@ if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
 fi
 # The suites that hold for every target, against PostgreSQL.
 if [ "$rc" = 0 ] && [ "$#" = 0 ]; then
-    pg_suites=(conformance spec_rules prune crash robust hostile partition s3_import)
+    pg_suites=(conformance spec_rules prune crash robust hostile partition s3_import analysis mixpanel)
     KMDB_TEST_TARGET=postgres cargo test "${pg_suites[@]/#/--test=}" || rc=$?
 fi
 if [ "$rc" = 0 ] && [ "$#" = 0 ]; then

@@ -405,6 +405,55 @@ fn a_second_import_at_once_is_turned_away_naming_the_first() {
     );
 }
 
+/// On PostgreSQL, a run killed between taking the import lock and naming
+/// itself in `kmdb_lock_holder` leaves no row, and its session ends at once:
+/// the next run, told the lock is taken, takes it once it is free rather
+/// than failing on "an unknown host".
+#[test]
+fn a_lock_taken_by_no_named_run_is_taken_once_free() {
+    if !on_postgres() {
+        return; // MySQL's GET_LOCK names no holder: nothing to wait for.
+    }
+    let s = Scratch::new();
+    let export = generate(&s, "export", 2_000, 36, "500KB");
+    let db = prepared_db(&unique("robust_nameless"), &s);
+    // kmdb's key, "kmdb" and 1, held by a session that names no run.
+    let mut holder = db.pg();
+    holder
+        .execute("SELECT pg_advisory_lock(1802331234, 1)", &[])
+        .unwrap();
+    let state = s.join("st.sqlite");
+    let mut child = import_cmd(&db, &s, &export, &state, &[])
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Released once the import, refused the lock, looks for its holder.
+    let started = Instant::now();
+    while db.query_string(
+        "SELECT COUNT(*) FROM pg_stat_activity \
+         WHERE application_name = 'kmdb' AND query LIKE '%FROM kmdb_lock_holder h%'",
+    ) == "0"
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it looked for the lock's holder"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(holder);
+    wait_ok(child);
+    assert_eq!(db.query_string("SELECT COUNT(*) FROM kmdb_imports"), "1");
+    let events = db.count("events");
+    assert!(events > 0);
+    assert_eq!(
+        db.query_string("SELECT events FROM kmdb_imports"),
+        events.to_string()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // C. Bookkeeping
 

@@ -42,10 +42,7 @@ pub fn connect(url: &DatabaseUrl) -> Result<Box<dyn Target>> {
 pub fn event_reader(url: &DatabaseUrl) -> Result<Box<dyn EventReader>> {
     match url.backend() {
         Backend::MySql => Ok(Box::new(mysql::read::MySqlReader::open(url)?)),
-        Backend::Postgres => anyhow::bail!(
-            "DATABASE_URL {url}: PostgreSQL is not supported by this kmdb; use {}",
-            "mysql://user:password@host:port/database"
-        ),
+        Backend::Postgres => Ok(Box::new(postgres::read::PostgresReader::open(url)?)),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Reading the loaded tables back for the analysis commands (SPEC §9):
 //! [`EventReader`] streams the rows of `events` and the `properties` a
 //! `where` names, in any order, slice by slice over sessions of its own, so
-//! that one pass reads each row once. `mysql/read.rs` implements it.
+//! that one pass reads each row once. `mysql/read.rs` and `postgres/read.rs`
+//! implement it.
 
 use std::collections::HashMap;
 

@@ -114,4 +114,11 @@ mod tests {
         assert_eq!(replace_nul("\"a\0é\""), "\"a\u{FFFD}é\"");
         assert_eq!(replace_nul(r#""\u00001\"\u0000""#), r#""\ufffd1\"\ufffd""#);
     }
+
+    #[test]
+    fn the_wrapped_format_names_the_files_of_rejects() {
+        use crate::format::{km::Km, mixpanel::Mixpanel};
+        assert!(NulAsReplacement(&Mixpanel).rejects_name_files());
+        assert!(!NulAsReplacement(&Km).rejects_name_files());
+    }
 }

@@ -313,6 +313,14 @@ impl TestDb {
     /// The first column of every row of `sql`, as text (a time as
     /// `YYYY-MM-DD HH:MM:SS`, NULL as `NULL`).
     pub fn column(&self, sql: &str) -> Vec<String> {
+        if self.is_postgres() {
+            // The session's DateStyle is ISO: times print as MySQL's do.
+            return self
+                .rows(sql)
+                .into_iter()
+                .map(|mut r| r.remove(0))
+                .collect();
+        }
         let rows: Vec<mysql::Row> = self.conn().query(sql).unwrap();
         rows.into_iter()
             .map(|r| match r.unwrap().into_iter().next() {

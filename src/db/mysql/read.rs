@@ -17,9 +17,9 @@ use crate::db::read::{
 use crate::db::DatabaseUrl;
 
 /// Names per `IN (...)` list of a lookup.
-const NAMES_PER_QUERY: usize = 1000;
+pub(crate) const NAMES_PER_QUERY: usize = 1000;
 /// Values a property scan filters on in SQL; beyond, the reader filters.
-const MAX_SQL_VALUES: usize = 20_000;
+pub(crate) const MAX_SQL_VALUES: usize = 20_000;
 /// Slices a scan is cut into at most (partitions are merged up to this).
 const MAX_SLICES: usize = 100;
 
@@ -53,7 +53,7 @@ fn seconds_of(y: i64, m: i64, d: i64, hh: i64, mm: i64, ss: i64) -> i64 {
 }
 
 /// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` as the server prints a DATETIME.
-fn parse_datetime(s: &str) -> Option<i64> {
+pub(crate) fn parse_datetime(s: &str) -> Option<i64> {
     let day = Day::parse(s.get(..10)?).ok()?;
     let time = match s.get(10..)? {
         "" => 0,
@@ -74,7 +74,7 @@ fn parse_datetime(s: &str) -> Option<i64> {
 }
 
 /// `t >= 'from' AND t < 'to'`, leaving out the bounds every row meets.
-fn time_range(slice: &Slice) -> String {
+pub(crate) fn time_range(slice: &Slice) -> String {
     let mut sql = format!("t >= '{}'", format_datetime(slice.from.max(MIN_T)));
     if slice.to < END_T {
         sql += &format!(" AND t < '{}'", format_datetime(slice.to));
@@ -82,7 +82,7 @@ fn time_range(slice: &Slice) -> String {
     sql
 }
 
-fn int_list(ids: &[u32]) -> String {
+pub(crate) fn int_list(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
@@ -128,7 +128,7 @@ fn partition_end(description: &str) -> Option<i64> {
 
 /// `from <= t < to` cut at partition ends, merged so that there are at most
 /// about `MAX_SLICES` slices of similar estimated size.
-fn cut(partitions: &[(i64, u64)], from: i64, to: i64) -> Vec<Slice> {
+pub(crate) fn cut(partitions: &[(i64, u64)], from: i64, to: i64) -> Vec<Slice> {
     let mut pieces = Vec::new();
     let mut lo = MIN_T;
     for &(end, rows) in partitions {

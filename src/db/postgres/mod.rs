@@ -9,6 +9,7 @@
 
 pub mod load;
 pub mod partition;
+pub mod read;
 pub mod rows;
 mod runs;
 pub mod schema;

@@ -17,30 +17,7 @@ const LOCK_KEY: (i32, i32) = (0x6b6d_6462, 1);
 pub(super) fn lock(client: &mut Client, run: &RunInfo, wait: Duration) -> Result<Option<RunInfo>> {
     let deadline = Instant::now() + wait;
     loop {
-        let got: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, $2)",
-                &[&LOCK_KEY.0, &LOCK_KEY.1],
-            )
-            .doing("taking the database's import lock")?
-            .get(0);
-        if got {
-            client
-                .execute(
-                    "INSERT INTO kmdb_lock_holder(id, backend_pid, command, host, pid, state_store, since)
-                     VALUES(1, pg_backend_pid(), $1, $2, $3, $4, COALESCE(NULLIF($5::text, '')::timestamp, now() AT TIME ZONE 'UTC'))
-                     ON CONFLICT (id) DO UPDATE SET backend_pid = EXCLUDED.backend_pid,
-                       command = EXCLUDED.command, host = EXCLUDED.host, pid = EXCLUDED.pid,
-                       state_store = EXCLUDED.state_store, since = EXCLUDED.since",
-                    &[
-                        &run.command,
-                        &run.host,
-                        &i64::from(run.pid),
-                        &run.state_store,
-                        &run.since,
-                    ],
-                )
-                .doing("naming the holder of the database's import lock")?;
+        if try_lock(client, run)? {
             return Ok(None);
         }
         if Instant::now() >= deadline {
@@ -49,33 +26,15 @@ pub(super) fn lock(client: &mut Client, run: &RunInfo, wait: Duration) -> Result
         std::thread::sleep(Duration::from_millis(100));
     }
     // The holder names itself just after taking the lock: wait a little
-    // for its row.
+    // for its row. A holder killed before naming itself leaves no row, and
+    // its session ends at once: the lock may be free again meanwhile.
     for _ in 0..20 {
-        let row = client
-            .query_opt(
-                "SELECT h.command, h.host, h.pid, h.state_store,
-                        to_char(h.since, 'YYYY-MM-DD HH24:MI:SS')
-                 FROM kmdb_lock_holder h
-                 WHERE h.id = 1 AND h.backend_pid IN (
-                   SELECT l.pid FROM pg_locks l
-                   WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid
-                     AND l.objid = $2::int::oid AND l.objsubid = 2
-                     AND l.database = (SELECT oid FROM pg_database
-                                       WHERE datname = current_database()))",
-                &[&LOCK_KEY.0, &LOCK_KEY.1],
-            )
-            .doing("reading the holder of the database's import lock")?;
-        match row {
-            Some(r) => {
-                return Ok(Some(RunInfo {
-                    command: r.get(0),
-                    host: r.get(1),
-                    pid: r.get::<_, i64>(2) as u32,
-                    state_store: r.get(3),
-                    since: r.get(4),
-                }))
-            }
-            None => std::thread::sleep(Duration::from_millis(50)),
+        if let Some(holder) = holder(client)? {
+            return Ok(Some(holder));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if try_lock(client, run)? {
+            return Ok(None);
         }
     }
     Ok(Some(RunInfo {
@@ -84,6 +43,61 @@ pub(super) fn lock(client: &mut Client, run: &RunInfo, wait: Duration) -> Result
         pid: 0,
         state_store: String::new(),
         since: String::new(),
+    }))
+}
+
+/// Takes the database's import lock if it is free, naming `run` its holder.
+fn try_lock(client: &mut Client, run: &RunInfo) -> Result<bool> {
+    let got: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, $2)",
+            &[&LOCK_KEY.0, &LOCK_KEY.1],
+        )
+        .doing("taking the database's import lock")?
+        .get(0);
+    if got {
+        client
+            .execute(
+                "INSERT INTO kmdb_lock_holder(id, backend_pid, command, host, pid, state_store, since)
+                 VALUES(1, pg_backend_pid(), $1, $2, $3, $4, COALESCE(NULLIF($5::text, '')::timestamp, now() AT TIME ZONE 'UTC'))
+                 ON CONFLICT (id) DO UPDATE SET backend_pid = EXCLUDED.backend_pid,
+                   command = EXCLUDED.command, host = EXCLUDED.host, pid = EXCLUDED.pid,
+                   state_store = EXCLUDED.state_store, since = EXCLUDED.since",
+                &[
+                    &run.command,
+                    &run.host,
+                    &i64::from(run.pid),
+                    &run.state_store,
+                    &run.since,
+                ],
+            )
+            .doing("naming the holder of the database's import lock")?;
+    }
+    Ok(got)
+}
+
+/// The run named as holding the import lock, if its session holds it.
+fn holder(client: &mut Client) -> Result<Option<RunInfo>> {
+    let row = client
+        .query_opt(
+            "SELECT h.command, h.host, h.pid, h.state_store,
+                    to_char(h.since, 'YYYY-MM-DD HH24:MI:SS')
+             FROM kmdb_lock_holder h
+             WHERE h.id = 1 AND h.backend_pid IN (
+               SELECT l.pid FROM pg_locks l
+               WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid
+                 AND l.objid = $2::int::oid AND l.objsubid = 2
+                 AND l.database = (SELECT oid FROM pg_database
+                                   WHERE datname = current_database()))",
+            &[&LOCK_KEY.0, &LOCK_KEY.1],
+        )
+        .doing("reading the holder of the database's import lock")?;
+    Ok(row.map(|r| RunInfo {
+        command: r.get(0),
+        host: r.get(1),
+        pid: r.get::<_, i64>(2) as u32,
+        state_store: r.get(3),
+        since: r.get(4),
     }))
 }
 
