@@ -588,34 +588,8 @@ impl LineGenerator {
                     }
                 }
             }
-            Value::Bool => buf.extend_from_slice(if rng.percent(50) { b"true" } else { b"false" }),
-            Value::Path => {
-                buf.push(b'"');
-                write_path(rng, buf);
-                buf.push(b'"');
-            }
-            Value::Url => {
-                buf.extend_from_slice(b"\"http://www.example.com");
-                write_path(rng, buf);
-                buf.push(b'"');
-            }
-            Value::Words => {
-                buf.push(b'"');
-                for i in 0..1 + rng.below(4) {
-                    if i > 0 {
-                        buf.push(b' ');
-                    }
-                    buf.extend_from_slice(rng.pick(WORDS).as_bytes());
-                }
-                buf.push(b'"');
-            }
-            Value::Code => {
-                buf.push(b'"');
-                let code = rng.next_u64();
-                for shift in (0..40).step_by(5) {
-                    buf.push(b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789"[(code >> shift) as usize & 31]);
-                }
-                buf.push(b'"');
+            Value::Bool | Value::Path | Value::Url | Value::Words | Value::Code => {
+                write_text_value(rng, buf, value, b"http")
             }
         }
     }
@@ -630,6 +604,47 @@ pub(super) fn pick_fault(roll: u64) -> Option<Fault> {
         }
     }
     None
+}
+
+/// The values both generators write alike: a boolean, a path, a URL of
+/// `scheme`, words, a code. Other values are the caller's.
+pub(super) fn write_text_value(rng: &mut Rng, buf: &mut Vec<u8>, value: Value, scheme: &[u8]) {
+    match value {
+        Value::Bool => buf.extend_from_slice(if rng.percent(50) { b"true" } else { b"false" }),
+        Value::Path => {
+            buf.push(b'"');
+            write_path(rng, buf);
+            buf.push(b'"');
+        }
+        Value::Url => {
+            buf.push(b'"');
+            buf.extend_from_slice(scheme);
+            buf.extend_from_slice(b"://www.example.com");
+            write_path(rng, buf);
+            buf.push(b'"');
+        }
+        Value::Words => {
+            buf.push(b'"');
+            for i in 0..1 + rng.below(4) {
+                if i > 0 {
+                    buf.push(b' ');
+                }
+                buf.extend_from_slice(rng.pick(WORDS).as_bytes());
+            }
+            buf.push(b'"');
+        }
+        Value::Code => {
+            buf.push(b'"');
+            let code = rng.next_u64();
+            for shift in (0..40).step_by(5) {
+                buf.push(b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789"[(code >> shift) as usize & 31]);
+            }
+            buf.push(b'"');
+        }
+        Value::Choice(_) | Value::Int(_) | Value::Money(_) => {
+            unreachable!("choices, integers and money are the caller's")
+        }
+    }
 }
 
 /// Writes a site path such as `/pricing` or `/blog/post-17`.

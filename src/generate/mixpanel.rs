@@ -657,34 +657,8 @@ fn write_value(rng: &mut Rng, buf: &mut Vec<u8>, value: Value) {
                 ]);
             }
         }
-        Value::Bool => buf.extend_from_slice(if rng.percent(50) { b"true" } else { b"false" }),
-        Value::Path => {
-            buf.push(b'"');
-            write_path(rng, buf);
-            buf.push(b'"');
-        }
-        Value::Url => {
-            buf.extend_from_slice(b"\"https://www.example.com");
-            write_path(rng, buf);
-            buf.push(b'"');
-        }
-        Value::Words => {
-            buf.push(b'"');
-            for i in 0..1 + rng.below(4) {
-                if i > 0 {
-                    buf.push(b' ');
-                }
-                buf.extend_from_slice(rng.pick(WORDS).as_bytes());
-            }
-            buf.push(b'"');
-        }
-        Value::Code => {
-            buf.push(b'"');
-            let code = rng.next_u64();
-            for shift in (0..40).step_by(5) {
-                buf.push(b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789"[(code >> shift) as usize & 31]);
-            }
-            buf.push(b'"');
+        Value::Bool | Value::Path | Value::Url | Value::Words | Value::Code => {
+            write_text_value(rng, buf, value, b"https")
         }
     }
 }
