@@ -11,10 +11,10 @@ use postgres::types::{FromSql, ToSql, Type};
 use postgres::Client;
 
 use super::{connect, partition, schema, Doing};
-use crate::db::mysql::read::{
-    cut, int_list, parse_datetime, time_range, MAX_SQL_VALUES, NAMES_PER_QUERY,
+use crate::db::read::{
+    cut, events_sql, int_list, parse_datetime, time_range, Event, EventReader, PropertyFilter,
+    PropertyRow, ReadSession, Slice, END_T, MAX_SQL_VALUES, NAMES_PER_QUERY,
 };
-use crate::db::read::{Event, EventReader, PropertyFilter, PropertyRow, ReadSession, Slice, END_T};
 use crate::db::DatabaseUrl;
 use crate::table::Table;
 
@@ -171,15 +171,9 @@ impl ReadSession for PostgresSession {
         names: Option<&[u32]>,
         row: &mut dyn FnMut(Event) -> Result<()>,
     ) -> Result<()> {
-        let names = match names {
-            Some([]) => return Ok(()),
-            Some(names) => format!(" AND n IN ({})", int_list(names)),
-            None => String::new(),
+        let Some(sql) = events_sql(slice, names) else {
+            return Ok(());
         };
-        let sql = format!(
-            "SELECT user_id, t, id, n FROM events WHERE {}{names}",
-            time_range(slice)
-        );
         let no_params: [&(dyn ToSql + Sync); 0] = [];
         let mut rows = self
             .client
