@@ -25,6 +25,7 @@ pub use crate::runs::RunInfo;
 use crate::dates::Day;
 use crate::filters::Filters;
 use crate::partition::PartitionMap;
+use crate::record::Reject;
 use crate::report::Accounting;
 use crate::rows::TsvFile;
 use crate::table::Table;
@@ -233,4 +234,36 @@ pub trait Loader: Send {
     fn load_users(&mut self, path: &Path) -> Result<u64>;
     /// Ends the session, dropping what it created.
     fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// The counted columns of `kmdb_imports` (unquoted), in the order of
+/// [`accounting_counts`]: the totals, then one per reject reason.
+pub(crate) fn accounting_columns() -> Vec<String> {
+    ["lines", "blank", "events", "property_sets", "aliases"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(Reject::ALL.iter().map(|r| format!("rejected_{r}")))
+        .collect()
+}
+
+/// The counts of `a`, in the order of [`accounting_columns`].
+pub(crate) fn accounting_counts(a: &Accounting) -> Vec<u64> {
+    [a.lines, a.blank, a.events, a.property_sets, a.aliases]
+        .into_iter()
+        .chain(a.rejected)
+        .collect()
+}
+
+/// The accounting of `counts`, read in the order of [`accounting_columns`].
+pub(crate) fn accounting_from(counts: &[u64]) -> Accounting {
+    let mut accounting = Accounting {
+        lines: counts[0],
+        blank: counts[1],
+        events: counts[2],
+        property_sets: counts[3],
+        aliases: counts[4],
+        ..Accounting::default()
+    };
+    accounting.rejected.copy_from_slice(&counts[5..]);
+    accounting
 }

@@ -7,9 +7,7 @@ use mysql::prelude::Queryable;
 use mysql::Conn;
 
 use super::exec;
-use crate::db::{ImportRecord, LastImport};
-use crate::record::Reject;
-use crate::report::Accounting;
+use crate::db::{self, ImportRecord, LastImport};
 use crate::resolve::row_id;
 use crate::table::Table;
 
@@ -165,20 +163,11 @@ pub(super) fn repoint_users(conn: &mut Conn, remap: &[(u64, u64)]) -> Result<()>
     Ok(())
 }
 
-/// The counted columns of `kmdb_imports`, in [`Accounting`] order: the
-/// totals, then one per reject reason.
+/// The counted columns of `kmdb_imports`, quoted (`lines` is a reserved word).
 fn accounting_columns() -> Vec<String> {
-    ["`lines`", "blank", "events", "property_sets", "aliases"]
+    db::accounting_columns()
         .into_iter()
-        .map(str::to_owned)
-        .chain(Reject::ALL.iter().map(|r| format!("rejected_{r}")))
-        .collect()
-}
-
-fn accounting_values(a: &Accounting) -> Vec<u64> {
-    [a.lines, a.blank, a.events, a.property_sets, a.aliases]
-        .into_iter()
-        .chain(a.rejected)
+        .map(|c| format!("`{c}`"))
         .collect()
 }
 
@@ -189,7 +178,7 @@ pub(super) fn record_import(conn: &mut Conn, import: &ImportRecord<'_>) -> Resul
         import.revisions.as_str().into(),
     ];
     params.extend(
-        accounting_values(import.accounting)
+        db::accounting_counts(import.accounting)
             .into_iter()
             .map(mysql::Value::from),
     );
@@ -267,15 +256,7 @@ pub(super) fn last_import(conn: &mut Conn) -> Result<Option<LastImport>> {
     let counts: Vec<u64> = (4..4 + columns.len())
         .map(|i| row.get::<u64, _>(i).unwrap_or(0))
         .collect();
-    let mut accounting = Accounting {
-        lines: counts[0],
-        blank: counts[1],
-        events: counts[2],
-        property_sets: counts[3],
-        aliases: counts[4],
-        ..Accounting::default()
-    };
-    accounting.rejected.copy_from_slice(&counts[5..]);
+    let accounting = db::accounting_from(&counts);
     let at = 4 + columns.len();
     Ok(Some(LastImport {
         state_generation: row

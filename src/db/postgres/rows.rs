@@ -8,8 +8,7 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient};
 
 use super::{bigint, Doing};
-use crate::db::{ImportRecord, LastImport};
-use crate::record::Reject;
+use crate::db::{self, ImportRecord, LastImport};
 use crate::report::Accounting;
 use crate::resolve::row_id;
 use crate::table::Table;
@@ -160,28 +159,15 @@ pub fn repoint_users(client: &mut impl GenericClient, pairs: &[(u64, u64)]) -> R
     Ok(())
 }
 
-/// The counted columns of `kmdb_imports`, in [`Accounting`] order.
-fn accounting_columns() -> Vec<String> {
-    ["lines", "blank", "events", "property_sets", "aliases"]
-        .into_iter()
-        .map(str::to_owned)
-        .chain(Reject::ALL.iter().map(|r| format!("rejected_{r}")))
-        .collect()
-}
-
 fn accounting_values(a: &Accounting) -> Vec<i64> {
-    [a.lines, a.blank, a.events, a.property_sets, a.aliases]
-        .into_iter()
-        .chain(a.rejected)
-        .map(bigint)
-        .collect()
+    db::accounting_counts(a).into_iter().map(bigint).collect()
 }
 
 /// Adds the import to `kmdb_imports` (or rewrites the row of an earlier
 /// try) and names it in `kmdb_loading`, in one transaction.
 pub fn record_import(client: &mut Client, import: &ImportRecord<'_>) -> Result<u64> {
     let what = "recording the import in kmdb_imports";
-    let columns = accounting_columns();
+    let columns = db::accounting_columns();
     let counts = accounting_values(import.accounting);
     let secs = import.seconds as f64;
     // $1 seconds, $2 source, $3 revisions, $4 rejects file, $5 state store,
@@ -251,7 +237,7 @@ pub fn record_import(client: &mut Client, import: &ImportRecord<'_>) -> Result<u
 
 /// The newest import a state store committed.
 pub fn last_import(client: &mut Client) -> Result<Option<LastImport>> {
-    let columns = accounting_columns();
+    let columns = db::accounting_columns();
     let row = client
         .query_opt(
             &format!(
@@ -270,15 +256,7 @@ pub fn last_import(client: &mut Client) -> Result<Option<LastImport>> {
     let counts: Vec<u64> = (7..7 + columns.len())
         .map(|i| r.get::<_, i64>(i) as u64)
         .collect();
-    let mut accounting = Accounting {
-        lines: counts[0],
-        blank: counts[1],
-        events: counts[2],
-        property_sets: counts[3],
-        aliases: counts[4],
-        ..Accounting::default()
-    };
-    accounting.rejected.copy_from_slice(&counts[5..]);
+    let accounting = db::accounting_from(&counts);
     Ok(Some(LastImport {
         id: r.get::<_, i64>(0) as u64,
         finished_at: r.get(1),
