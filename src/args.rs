@@ -25,12 +25,15 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
+    /// The parsed URL; a missing or malformed one is a usage mistake.
     pub fn url(&self) -> Result<DatabaseUrl> {
         match &self.database_url {
-            Some(url) if !url.trim().is_empty() => DatabaseUrl::parse(url),
-            _ => anyhow::bail!(
+            Some(url) if !url.trim().is_empty() => {
+                DatabaseUrl::parse(url).map_err(|e| usage(e.to_string()))
+            }
+            _ => Err(usage(format!(
                 "no database given: set DATABASE_URL to {URL_FORMS} (or pass --database-url)"
-            ),
+            ))),
         }
     }
 }

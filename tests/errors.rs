@@ -59,13 +59,18 @@ fn server_address() -> String {
 /// panic, and none of `secrets` (nor the test server's password) on stdout
 /// or stderr. Returns stderr.
 fn fails(k: Kmdb, secrets: &[&str]) -> String {
+    fails_with(1, k, secrets)
+}
+
+/// As `fails`, expecting exit code `code` (2: a usage mistake).
+fn fails_with(code: i32, k: Kmdb, secrets: &[&str]) -> String {
     let out = k.output();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "expected exit 1\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        Some(code),
+        "expected exit {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     for text in [&stdout, &stderr] {
         assert!(!text.contains("panicked"), "{text}");
@@ -106,7 +111,7 @@ fn gzip(text: &str) -> Vec<u8> {
 // ------------------------------------------------------ connection errors
 
 #[test]
-fn no_database_url_says_so() {
+fn no_database_url_says_so_as_a_usage_mistake() {
     let s = Scratch::new();
     let export = small_export(&s);
     for args in [
@@ -118,14 +123,15 @@ fn no_database_url_says_so() {
             export.display().to_string(),
         ],
     ] {
-        let err = fails(Kmdb::new(None, s.path()).args(&args), &[]);
+        let err = fails_with(2, Kmdb::new(None, s.path()).args(&args), &[]);
         assert!(err.contains("DATABASE_URL"), "{args:?}: {err}");
         assert!(
             err.contains("mysql://user:password@host"),
             "{args:?}: {err}"
         );
         // An empty variable is no URL either.
-        let err = fails(
+        let err = fails_with(
+            2,
             Kmdb::new(None, s.path())
                 .args(&args)
                 .env("DATABASE_URL", " "),
@@ -180,7 +186,8 @@ fn wrong_password_is_redacted() {
 #[test]
 fn a_url_of_another_scheme_is_refused_without_its_password() {
     let s = Scratch::new();
-    let err = fails(
+    let err = fails_with(
+        2,
         Kmdb::new(None, s.path())
             .args(["setup"])
             .env("DATABASE_URL", "oracle://u:secretpw@127.0.0.1:1521/db"),
@@ -202,7 +209,8 @@ fn a_url_of_another_scheme_is_refused_without_its_password() {
         err.starts_with("kmdb: error: cannot connect to PostgreSQL at 127.0.0.1:1 "),
         "{err}"
     );
-    let err = fails(
+    let err = fails_with(
+        2,
         Kmdb::new(None, s.path())
             .args(["setup"])
             .env("DATABASE_URL", "mysql://u:secretpw@127.0.0.1:1"),
@@ -218,7 +226,8 @@ fn an_unparsable_url_never_shows_its_password() {
         ("mysql://u:se/cretpw@127.0.0.1:1/db", "cretpw"),
         ("mysql://u:pw/with/slashes@127.0.0.1:1/db", "with/slashes"),
     ] {
-        let err = fails(
+        let err = fails_with(
+            2,
             Kmdb::new(None, s.path())
                 .args(["setup"])
                 .env("DATABASE_URL", url),

@@ -805,9 +805,11 @@ fn the_commands_say_what_is_wrong_with_a_postgres_url_and_never_show_its_passwor
     let server = url.server();
     let at = |p: &str, d: &str| format!("postgres://{user}:{p}@{server}/{d}");
     let shown = |d: &str| format!("postgres://{user}:***@{server}/{d}");
+    // (URL, exit code, message)
     let cases = [
         (
             format!("postgres://{user}:{pass}@127.0.0.1:1/db"),
+            1,
             format!(
                 "kmdb: error: cannot connect to PostgreSQL at 127.0.0.1:1 \
                  (postgres://{user}:***@127.0.0.1:1/db): error connecting to server: \
@@ -817,6 +819,7 @@ fn the_commands_say_what_is_wrong_with_a_postgres_url_and_never_show_its_passwor
         ),
         (
             at("wrong-pw-123", &db.name),
+            1,
             format!(
                 "kmdb: error: PostgreSQL at {server} refused the password of user \"{user}\": \
                  check the password in DATABASE_URL ({})\n",
@@ -825,6 +828,7 @@ fn the_commands_say_what_is_wrong_with_a_postgres_url_and_never_show_its_passwor
         ),
         (
             format!("postgresql://{user}:{pass}@{server}/kmdb_no_such_db"),
+            1,
             format!(
                 "kmdb: error: database \"kmdb_no_such_db\" does not exist on PostgreSQL at \
                  {server}: create it (CREATE DATABASE \"kmdb_no_such_db\" OWNER \"{user}\") or \
@@ -833,10 +837,12 @@ fn the_commands_say_what_is_wrong_with_a_postgres_url_and_never_show_its_passwor
         ),
         (
             at(&pass, &db.name),
+            1,
             "kmdb: error: the database has no kmdb schema: run `kmdb setup` first\n".to_owned(),
         ),
         (
             format!("oracle://{user}:{pass}@{server}/db"),
+            2,
             format!(
                 "kmdb: error: DATABASE_URL must look like \
                  mysql://user:password@host:port/database or \
@@ -845,10 +851,10 @@ fn the_commands_say_what_is_wrong_with_a_postgres_url_and_never_show_its_passwor
             ),
         ),
     ];
-    for (url, want) in cases {
+    for (url, want_code, want) in cases {
         for args in [&["status"][..], &["prune", "--before", "2014-01-01"]] {
             let (code, err) = kmdb(&url, args);
-            assert_eq!(code, Some(1), "{args:?} {err}");
+            assert_eq!(code, Some(want_code), "{args:?} {err}");
             assert_eq!(err, want, "{args:?}");
             assert!(
                 !err.contains(&pass) && !err.contains("wrong-pw-123"),
