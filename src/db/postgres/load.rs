@@ -1,10 +1,10 @@
 //! `COPY … FROM STDIN` of kmdb's TSV batches, exactly once.
 //!
-//! The files are MySQL `LOAD DATA` text (see `crate::rows`), which is also
-//! PostgreSQL's COPY text format: `\\`, `\t`, `\n` and `\r` mean the same,
-//! `\N` is NULL, and `YYYY-MM-DD HH:MM:SS` reads as a timestamp under any
-//! `DateStyle`. (The one escape COPY lacks, MySQL's `\0`, never occurs: on
-//! this target U+0000 becomes U+FFFD upstream, SPEC §8.)
+//! The files are MySQL `LOAD DATA` text (see `crate::rows`); they go to the
+//! server in COPY's binary format, converted on the way (`super::binary`),
+//! which the server loads faster than text. (U+0000, which no PostgreSQL
+//! text holds, never occurs: on this target it becomes U+FFFD upstream,
+//! SPEC §8.)
 //!
 //! A partition (or table) found empty under an exclusive lock is truncated
 //! and filled by one plain `COPY … FREEZE` in the same transaction: its rows
@@ -16,12 +16,13 @@
 //! theirs instead, as MySQL's `REPLACE`).
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use postgres::{Client, CopyInWriter, Transaction};
 
+use super::binary::{BinaryRows, Field};
 use super::partition::table_of;
 use super::{failed, Doing};
 use crate::rows::{merge_runs, TsvFile};
@@ -33,6 +34,16 @@ pub fn columns(table: Table) -> &'static str {
         Table::Events => "id, t, n, user_id",
         Table::Properties => "id, t, key, value, user_id, event_id",
         Table::Aliases => "id, t, name1, name2, applied",
+    }
+}
+
+/// The types of [`columns`] (migrations/postgres/0001_create_tables.sql).
+fn fields(table: Table) -> &'static [Field] {
+    use Field::*;
+    match table {
+        Table::Events => &[Int8, Timestamp, Int4, Int8],
+        Table::Properties => &[Int8, Timestamp, Int4, Text, Int8, Int8],
+        Table::Aliases => &[Int8, Timestamp, Text, Text, Int2],
     }
 }
 
@@ -60,6 +71,14 @@ impl Replace {
         }
     }
 
+    /// The types of [`Replace::columns`].
+    fn fields(self) -> &'static [Field] {
+        match self {
+            Replace::Users => &[Field::Int8, Field::Text, Field::Int8],
+            Replace::Keys => &[Field::Int4, Field::Text],
+        }
+    }
+
     /// The unique column besides `id`, and the columns an update sets.
     fn unique(self) -> (&'static str, &'static [&'static str]) {
         match self {
@@ -82,13 +101,27 @@ struct Target<'a> {
     table: &'a str,
     parent: &'a str,
     columns: &'a str,
+    fields: &'static [Field],
     on_conflict: OnConflict,
 }
 
-/// `COPY table (columns) FROM STDIN`, text format, frozen or not.
+impl Target<'static> {
+    /// The `users` or `keys` table, whose rows replace theirs.
+    fn replacing(which: Replace) -> Target<'static> {
+        Target {
+            table: which.table(),
+            parent: which.table(),
+            columns: which.columns(),
+            fields: which.fields(),
+            on_conflict: OnConflict::Replace(which),
+        }
+    }
+}
+
+/// `COPY table (columns) FROM STDIN`, binary format, frozen or not.
 pub fn copy_sql(table: &str, columns: &str, freeze: bool) -> String {
-    let freeze = if freeze { " (FREEZE)" } else { "" };
-    format!("COPY {table} ({columns}) FROM STDIN{freeze}")
+    let freeze = if freeze { ", FREEZE" } else { "" };
+    format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary{freeze})")
 }
 
 /// Name of the session's temporary table for rows of `parent`.
@@ -141,46 +174,45 @@ pub enum Rows<'a> {
     Bytes(&'a [u8]),
 }
 
-/// Bytes handed to the client library at a time.
-const SEND_BYTES: usize = 1 << 20;
-
 /// A COPY that failed: reading the rows, or on the server's side.
 enum CopyError {
     Read(std::io::Error),
     Server(postgres::Error),
 }
 
-/// Streams `rows` into an open COPY and finishes it; returns the rows copied.
-fn send(mut copy: CopyInWriter<'_>, rows: Rows<'_>) -> Result<u64, CopyError> {
-    // The writer's errors are the server's, wrapped in io::Error.
-    let server = |e: std::io::Error| match e.into_inner().map(|e| e.downcast::<postgres::Error>()) {
-        Some(Ok(e)) => CopyError::Server(*e),
-        Some(Err(e)) => CopyError::Read(std::io::Error::other(e)),
-        None => CopyError::Read(std::io::Error::other("copy failed")),
-    };
-    match rows {
-        Rows::Bytes(b) => copy.write_all(b).map_err(server)?,
-        Rows::Files([one]) => {
-            let mut file = File::open(one).map_err(CopyError::Read)?;
-            let mut buf = vec![0u8; SEND_BYTES];
-            loop {
-                let n = file.read(&mut buf).map_err(CopyError::Read)?;
-                if n == 0 {
-                    break;
-                }
-                copy.write_all(&buf[..n]).map_err(server)?;
-            }
+impl From<std::io::Error> for CopyError {
+    /// The COPY writer's errors are the server's, wrapped in `io::Error`;
+    /// any other is reading or converting the rows.
+    fn from(e: std::io::Error) -> CopyError {
+        if e.get_ref()
+            .is_some_and(|inner| inner.is::<postgres::Error>())
+        {
+            let inner = e.into_inner().expect("checked above");
+            return match inner.downcast::<postgres::Error>() {
+                Ok(server) => CopyError::Server(*server),
+                Err(other) => CopyError::Read(std::io::Error::other(other)),
+            };
         }
-        Rows::Files(parts) => {
-            let mut out = BufWriter::with_capacity(SEND_BYTES, &mut copy);
-            let merged = merge_runs(parts, &mut out).and_then(|()| out.flush());
-            drop(out);
-            merged.map_err(|e| match e.get_ref().map(|e| e.is::<postgres::Error>()) {
-                Some(true) => server(e),
-                _ => CopyError::Read(e),
-            })?;
-        }
+        CopyError::Read(e)
     }
+}
+
+/// Streams `rows` into an open COPY of `fields` and finishes it; returns
+/// the rows copied.
+fn send(
+    mut copy: CopyInWriter<'_>,
+    fields: &'static [Field],
+    rows: Rows<'_>,
+) -> Result<u64, CopyError> {
+    let mut out = BinaryRows::new(&mut copy, fields);
+    match rows {
+        Rows::Bytes(b) => out.write_all(b)?,
+        Rows::Files([one]) => {
+            std::io::copy(&mut File::open(one)?, &mut out)?;
+        }
+        Rows::Files(parts) => merge_runs(parts, &mut out)?,
+    }
+    out.finish()?;
     copy.finish().map_err(CopyError::Server)
 }
 
@@ -206,6 +238,7 @@ impl PgLoader {
             table: &table,
             parent: file.table.name(),
             columns: columns(file.table),
+            fields: fields(file.table),
             on_conflict: OnConflict::Skip,
         };
         let what = format!("loading {}", file.path.display());
@@ -215,13 +248,7 @@ impl PgLoader {
     /// Loads `users` or `keys` rows, each replacing the row with its id (or
     /// its name); returns the rows inserted or replaced.
     pub fn replace(&mut self, which: Replace, rows: Rows<'_>, what: &str) -> Result<u64> {
-        let target = Target {
-            table: which.table(),
-            parent: which.table(),
-            columns: which.columns(),
-            on_conflict: OnConflict::Replace(which),
-        };
-        copy(&mut self.client, &target, rows, what)
+        copy(&mut self.client, &Target::replacing(which), rows, what)
     }
 }
 
@@ -266,9 +293,9 @@ fn copy(client: &mut Client, target: &Target<'_>, rows: Rows<'_>, what: &str) ->
         // under wal_level = minimal, skip the WAL.
         tx.batch_execute(&format!("TRUNCATE TABLE {}", target.table))
             .doing(what)?;
-        copy_into(&mut tx, target.table, target.columns, true, rows, what)?
+        copy_into(&mut tx, target.table, target, true, rows, what)?
     } else if !filled {
-        copy_into(&mut tx, target.table, target.columns, false, rows, what)?
+        copy_into(&mut tx, target.table, target, false, rows, what)?
     } else {
         let stage = stage_of(target.parent);
         tx.batch_execute(&format!(
@@ -277,7 +304,7 @@ fn copy(client: &mut Client, target: &Target<'_>, rows: Rows<'_>, what: &str) ->
             target.parent
         ))
         .doing(what)?;
-        copy_into(&mut tx, &stage, target.columns, false, rows, what)?;
+        copy_into(&mut tx, &stage, target, false, rows, what)?;
         if let Some(evict) = evict_sql(target) {
             tx.execute(&evict, &[]).doing(what)?;
         }
@@ -287,17 +314,18 @@ fn copy(client: &mut Client, target: &Target<'_>, rows: Rows<'_>, what: &str) ->
     Ok(copied)
 }
 
-/// One COPY of `rows` into `table`, in `tx`.
+/// One COPY of `rows` into `table` (the target's, or its stage), in `tx`.
 fn copy_into(
     tx: &mut Transaction<'_>,
     table: &str,
-    columns: &str,
+    target: &Target<'_>,
     freeze: bool,
     rows: Rows<'_>,
     what: &str,
 ) -> Result<u64> {
-    let copy = tx.copy_in(&copy_sql(table, columns, freeze)).doing(what)?;
-    send(copy, rows).map_err(|e| match e {
+    let sql = copy_sql(table, target.columns, freeze);
+    let copy = tx.copy_in(&sql).doing(what)?;
+    send(copy, target.fields, rows).map_err(|e| match e {
         CopyError::Server(e) => failed(e, what),
         CopyError::Read(e) => anyhow::Error::new(e).context(what.to_owned()),
     })
@@ -309,15 +337,9 @@ pub fn replace_rows(client: &mut Client, which: Replace, rows: &[u8]) -> Result<
     if rows.is_empty() {
         return Ok(0);
     }
-    let target = Target {
-        table: which.table(),
-        parent: which.table(),
-        columns: which.columns(),
-        on_conflict: OnConflict::Replace(which),
-    };
     copy(
         client,
-        &target,
+        &Target::replacing(which),
         Rows::Bytes(rows),
         &format!("loading {}", which.table()),
     )
@@ -332,6 +354,10 @@ mod tests {
         for table in Table::ALL {
             // The same columns as the MySQL side, without its backquotes.
             assert_eq!(columns(table), table.columns().replace('`', ""));
+            assert_eq!(fields(table).len(), columns(table).split(", ").count());
+        }
+        for which in [Replace::Users, Replace::Keys] {
+            assert_eq!(which.fields().len(), which.columns().split(", ").count());
         }
     }
 
@@ -339,11 +365,11 @@ mod tests {
     fn copy_statements() {
         assert_eq!(
             copy_sql("events_p20140108", columns(Table::Events), true),
-            "COPY events_p20140108 (id, t, n, user_id) FROM STDIN (FREEZE)"
+            "COPY events_p20140108 (id, t, n, user_id) FROM STDIN (FORMAT binary, FREEZE)"
         );
         assert_eq!(
             copy_sql("users", Replace::Users.columns(), false),
-            "COPY users (id, name, alias_of) FROM STDIN"
+            "COPY users (id, name, alias_of) FROM STDIN (FORMAT binary)"
         );
     }
 
@@ -353,6 +379,7 @@ mod tests {
             table: "events_plast",
             parent: "events",
             columns: columns(Table::Events),
+            fields: fields(Table::Events),
             on_conflict: OnConflict::Skip,
         };
         assert_eq!(
@@ -361,12 +388,7 @@ mod tests {
              FROM kmdb_stage_events ON CONFLICT DO NOTHING"
         );
         assert_eq!(evict_sql(&skip), None);
-        let users = Target {
-            table: "users",
-            parent: "users",
-            columns: Replace::Users.columns(),
-            on_conflict: OnConflict::Replace(Replace::Users),
-        };
+        let users = Target::replacing(Replace::Users);
         assert_eq!(
             insert_sql(&users),
             "INSERT INTO users (id, name, alias_of) SELECT id, name, alias_of \

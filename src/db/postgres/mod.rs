@@ -7,6 +7,7 @@
 //! `DateStyle`: `t` is a `timestamp` written and read as UTC text, and the
 //! partition bounds the catalog prints are parsed in ISO form.
 
+mod binary;
 pub mod load;
 pub mod partition;
 pub mod read;
