@@ -44,10 +44,6 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-# As scripts/bench.sh, so that both use one export.
-PLAN=(--min-date 2013-12-01 --max-date 2016-02-01 --days-per-partition 28)
-SEED=1
-GZIP_EVERY=4
 DB="kmdb_bench_analysis_${SIZE//[^A-Za-z0-9]/_}"
 BENCH="$ROOT/.bench"
 EXPORT="$BENCH/export-$SIZE"
@@ -56,18 +52,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 KMDB="$TARGET/release/kmdb"
 RESULTS="$ROOT/benches/RESULTS.md"
 
-step() { printf '\n== %s\n' "$*" >&2; }
-say() { printf '   %s\n' "$*" >&2; }
-die() { printf 'bench-analysis.sh: %s\n' "$*" >&2; exit 1; }
-now() { echo "$EPOCHREALTIME"; }
-calc() { awk "BEGIN { print $1 }"; }
-fmt0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
-fmt1() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
-fmt2() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-list1() { local s; for s in "$@"; do fmt1 "$s"; echo; done | paste -sd, - | sed 's/,/, /g'; }
-commas() { printf '%s' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta'; }
-check() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? v <= t : v >= t; print ok ? "ok" : "**missed**" }'; }
+source "$ROOT/scripts/bench-common.sh"
 
 LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 T_START="$(now)"
@@ -109,15 +94,8 @@ sql() { mariadb --defaults-file="$CNF" "$DB" "$@"; }
 MARIADB_VERSION="$(mariadb --defaults-file="$CNF" -N -B -e 'SELECT VERSION()')"
 
 # ------------------------------------------------------------ the data
-if [ -f "$EXPORT.done" ] && [ -d "$EXPORT/revisions" ]; then
-    say "reusing the $SIZE export in ${EXPORT#"$ROOT"/}"
-else
-    step "generating a $SIZE export (kmdb generate --seed $SEED --gzip-every $GZIP_EVERY)"
-    rm -rf "$EXPORT" "$EXPORT.done"
-    mkdir -p "$BENCH"
-    "$KMDB" generate --out "$EXPORT" --size "$SIZE" --seed "$SEED" --gzip-every "$GZIP_EVERY" -q >"$EXPORT.done.tmp"
-    mv "$EXPORT.done.tmp" "$EXPORT.done"
-fi
+# As scripts/bench.sh's, so that both use one export.
+ensure_export "$EXPORT" "$SIZE"
 MARK="$BENCH/analysis-$SIZE.done"
 if [ -f "$MARK" ] && [ "$(sql -N -B -e 'SELECT COUNT(*) > 0 FROM events' 2>/dev/null || echo 0)" = 1 ]; then
     say "reusing database $DB"
@@ -285,11 +263,5 @@ SECTION="$RUN/section.md"
     echo "People per step of the one funnel: kmdb $KMDB_USERS; the plain SQL $(cat "$RUN/sql.out" | tr '\t' ' ') (it takes a later step in the same second as the step before even when it came first in the export, where SPEC 9 orders by id)."
     echo "<!-- /bench-analysis -->"
 } >"$SECTION"
-[ -f "$RESULTS" ] || printf '# kmdb benchmark results\n' >"$RESULTS"
-awk -v key="<!-- bench-analysis $DATE $SIZE -->" -v new="$SECTION" '
-    $0 == key { while ((getline l < new) > 0) print l; skip = 1; found = 1; next }
-    skip && $0 == "<!-- /bench-analysis -->" { skip = 0; next }
-    !skip { print }
-    END { if (!found) { print ""; while ((getline l < new) > 0) print l } }' "$RESULTS" >"$RUN/RESULTS.md"
-mv "$RUN/RESULTS.md" "$RESULTS"
+add_section "$RESULTS" "<!-- bench-analysis $DATE $SIZE -->" "<!-- /bench-analysis -->" "$SECTION"
 sed -n '/^| figure/,/^$/p' "$SECTION" >&2

@@ -4,7 +4,11 @@
 # each figure means).
 #
 #   scripts/bench.sh [SIZE] [--format km|mixpanel] [--note TEXT] [--no-criterion] [--no-straight] [--keep]
+#   scripts/bench.sh --target postgres [SIZE] [--runs N] [--note TEXT] [--keep]
 #
+#   --target T      mariadb (default, all below) or postgres: the import
+#                   into the private PostgreSQL against PostgreSQL's COPY
+#                   floor, by scripts/bench-pg.sh (see its --help)
 #   SIZE            export size for `kmdb generate` (default 2GB); exports
 #                   below 1GB are marked as smoke runs
 #   --format F      the export's format (default km); mixpanel generates
@@ -57,6 +61,22 @@ LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# --target postgres: scripts/bench-pg.sh, with the other arguments.
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --target)
+            case "${2:-}" in
+                postgres) shift 2; exec "$ROOT/scripts/bench-pg.sh" "${args[@]}" "$@" ;;
+                mariadb | mysql) shift 2; continue ;;
+                *) echo "bench.sh: --target is mariadb or postgres, not ${2:-nothing}" >&2; exit 2 ;;
+            esac ;;
+    esac
+    args+=("$1")
+    shift
+done
+set -- "${args[@]}"
+
 SIZE="2GB"
 NOTE=""
 FORMAT=km
@@ -79,11 +99,6 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-# The partition plan of the import and of the floor (as scripts/quickstart.sh:
-# generated data spans 2014-01-01 .. 2016-01-01 whatever its size).
-PLAN=(--min-date 2013-12-01 --max-date 2016-02-01 --days-per-partition 28)
-SEED=1
-GZIP_EVERY=4
 IMPORT_DB=kmdb_bench_import
 FLOOR_DB=kmdb_bench_floor
 
@@ -102,21 +117,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 KMDB="$TARGET/release/kmdb"
 RESULTS="$ROOT/benches/RESULTS.md"
 
-step() { printf '\n== %s\n' "$*" >&2; }
-say() { printf '   %s\n' "$*" >&2; }
-die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
-now() { echo "$EPOCHREALTIME"; }
-# Float arithmetic: calc 'EXPR' (awk syntax).
-calc() { awk "BEGIN { print $1 }"; }
-fmt0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
-fmt1() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
-fmt2() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
-# The median of the arguments (of an even count, the mean of the middle two).
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# "1.0, 2.0, 3.0" of the arguments.
-list1() { local s; for s in "$@"; do fmt1 "$s"; echo; done | paste -sd, - | sed 's/,/, /g'; }
-# 1234567 -> 1,234,567
-commas() { printf '%s' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta'; }
+source "$ROOT/scripts/bench-common.sh"
 
 # ---------------------------------------------------------------- tools
 step "tools"
@@ -241,16 +242,7 @@ counts() {
 sums() { sql "$1" -N -B -e 'CHECKSUM TABLE users, `keys`' | cut -f2 | tr '\n' ' '; }
 
 # ---------------------------------------------------------------- export
-if [ -f "$EXPORT.done" ] && [ -d "$FILES" ]; then
-    step "reusing the $SIZE $FORMAT export in ${EXPORT#"$ROOT"/}"
-else
-    step "generating a $SIZE $FORMAT export (kmdb generate ${GEN[*]} --seed $SEED --gzip-every $GZIP_EVERY)"
-    rm -rf "$EXPORT" "$EXPORT.done"
-    t0=$(now)
-    "$KMDB" generate "${GEN[@]}" --out "$EXPORT" --size "$SIZE" --seed "$SEED" --gzip-every "$GZIP_EVERY" -q >"$EXPORT.done.tmp"
-    say "$(cat "$EXPORT.done.tmp") in $(fmt1 "$(calc "$(now) - $t0")") s"
-    mv "$EXPORT.done.tmp" "$EXPORT.done"
-fi
+ensure_export "$EXPORT" "$SIZE" "${GEN[@]}"
 EXPORT_FILES="$(find "$FILES" -maxdepth 1 -type f -name '*.json*' | wc -l)"
 EXPORT_DISK="$(find "$FILES" -maxdepth 1 -type f -name '*.json*' -printf '%s\n' | awk '{ s += $1 } END { print s }')"
 # Into the page cache, so that no measurement reads the disk.
@@ -288,7 +280,6 @@ step "2. kmdb import (fresh database $IMPORT_DB, --keep-tsv)"
 fresh_db "$IMPORT_DB"
 quiesce
 # Plain progress lines (stderr is a pipe), each prefixed with the time.
-stamp() { local line; while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done; }
 IMPORT_CMD=("$KMDB" import "${FMT[@]}" "$EXPORT" --state "$RUN/state.sqlite" --work-dir "$WORK" --keep-tsv)
 t0=$(now)
 set +e
@@ -572,8 +563,6 @@ RSS_MB="$(calc "$RSS_KB / 1024")"
 DATE="$(date -u +%Y-%m-%d)"
 SMOKE=0
 [ "$INPUT_BYTES" -lt 1000000000 ] && SMOKE=1
-# check VALUE OP TARGET -> "ok" / "**missed**"
-check() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? v <= t : v >= t; print ok ? "ok" : "**missed**" }'; }
 crit() { if [ -n "${CRIT[$1]:-}" ]; then echo "${CRIT[$1]} MB/s"; else echo "(not run)"; fi; }
 crit_check() { if [ -n "${CRIT[$1]:-}" ]; then check "${CRIT[$1]}" ">=" "$2"; else echo "–"; fi; }
 GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -702,15 +691,7 @@ SUFFIX="" TITLE=""
     echo "<!-- /bench-run -->"
 } >"$SECTION"
 
-[ -f "$RESULTS" ] || printf '# kmdb benchmark results\n' >"$RESULTS"
-# Replace the section of the same day and size, else append.
-awk -v key="<!-- bench-run $DATE $SIZE$SUFFIX -->" -v new="$SECTION" '
-    $0 == key { while ((getline l < new) > 0) print l; skip = 1; found = 1; next }
-    skip && $0 == "<!-- /bench-run -->" { skip = 0; next }
-    !skip { print }
-    END {
-        if (!found) { print ""; while ((getline l < new) > 0) print l }
-    }' "$RESULTS" >"$RUN/RESULTS.md"
-mv "$RUN/RESULTS.md" "$RESULTS"
+# Replaces the section of the same day and size, else appends.
+add_section "$RESULTS" "<!-- bench-run $DATE $SIZE$SUFFIX -->" "<!-- /bench-run -->" "$SECTION"
 sed -n '/^| #/,/^$/p' "$SECTION" >&2
 say "logs in ${RUN#"$ROOT"/}/"
