@@ -66,51 +66,89 @@ if [ "$#" -gt 0 ]; then
     exit "$rc"
 fi
 
-# A full run. The two targets have servers of their own, so the suites that
-# hold for every target run against PostgreSQL beside the whole run against
-# MariaDB: their test binaries straight (a second `cargo test` would wait
-# for the first's lock on the build directory), their output kept and shown
-# once the MariaDB run has ended.
+# A full run: every test binary against MariaDB, and the suites that hold
+# for every target against PostgreSQL, each suite a job of its own, up to
+# KMDB_TEST_JOBS (default 3) at a time. The tests mostly wait on the
+# servers: one suite after another kept the 2 cores less than half busy.
+# The binaries run straight (a second `cargo test` would wait for the
+# first's lock on the build directory); each job's output is kept and shown
+# when all have ended, a line per job as each ends.
+JOBS="${KMDB_TEST_JOBS:-3}"
 pg_suites=(conformance spec_rules prune crash robust hostile partition s3_import analysis mixpanel)
-outage=(--ignored --exact mariadb_stopped_mid_import_then_rerun_completes)
-BUILD_LOG="$(mktemp)"
-PG_LOG="$(mktemp)"
-trap 'rm -f "$BUILD_LOG" "$PG_LOG"; cleanup' EXIT
-cargo test --no-run --message-format=json-render-diagnostics >"$BUILD_LOG" || exit $?
-# "name path" of every test binary, from cargo's compiler-artifact messages.
+# The longest first, so that they do not start last.
+slow=(postgres/crash postgres/robust mariadb/crash mariadb/robust postgres/mixpanel mariadb/mixpanel)
+LOGS="$(mktemp -d)"
+trap 'rm -rf "$LOGS"; cleanup' EXIT
+cargo test --no-run --message-format=json-render-diagnostics >"$LOGS/build.json" || exit $?
+# "name<TAB>path" of every test binary, from cargo's compiler-artifact
+# messages (the unit tests of the library and of main.rs as lib and main).
 declare -A bin=()
-while read -r name path; do bin[$name]="$path"; done < <(python3 -c '
+while IFS=$'\t' read -r name path; do bin[$name]="$path"; done < <(python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
-        print(m["target"]["name"], m["executable"])
-' <"$BUILD_LOG")
+        kind = m["target"]["kind"][0]
+        print("main" if kind == "bin" else m["target"]["name"] if kind == "test" else kind, m["executable"], sep="\t")
+' <"$LOGS/build.json")
 for suite in "${pg_suites[@]}"; do
     [ -n "${bin[$suite]:-}" ] || { echo "test.sh: no test binary for the suite $suite" >&2; exit 1; }
 done
-(
-    pg_rc=0
-    for suite in "${pg_suites[@]}"; do
-        echo "     Running tests/$suite.rs on PostgreSQL"
-        KMDB_TEST_TARGET=postgres "${bin[$suite]}" || pg_rc=$?
+{
+    printf '%s\n' "${slow[@]}"
+    for name in "${!bin[@]}"; do echo "mariadb/$name"; done | sort
+    for suite in "${pg_suites[@]}"; do echo "postgres/$suite"; done
+} | awk '!seen[$0]++' | while IFS=/ read -r target name; do
+    printf '%s\t%s\t%s\n' "$target" "$name" "${bin[$name]}"
+done >"$LOGS/jobs"
+
+# run_job "TARGET<TAB>NAME<TAB>BINARY [ARGS...]": one suite, its output in
+# $LOGS/TARGET.NAME.log, its exit code and seconds in .rc.
+run_job() {
+    local target name cmd t0 rc=0 secs
+    IFS=$'\t' read -r target name cmd <<<"$1"
+    t0="$EPOCHREALTIME"
+    # shellcheck disable=SC2086 # cmd: the binary and its arguments
+    if [ "$target" = postgres ]; then
+        KMDB_TEST_TARGET=postgres $cmd >"$LOGS/$target.$name.log" 2>&1 || rc=$?
+    else
+        $cmd >"$LOGS/$target.$name.log" 2>&1 || rc=$?
+    fi
+    secs="$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')"
+    echo "$rc $secs" >"$LOGS/$target.$name.rc"
+    printf '%-6s %-8s %-12s %7s s\n' "$([ "$rc" = 0 ] && echo ok || echo FAILED)" "$target" "$name" "$secs"
+}
+export -f run_job
+export LOGS
+
+echo "== $(wc -l <"$LOGS/jobs") test suites, up to $JOBS at a time"
+xargs -P "$JOBS" -d '\n' -n 1 bash -c 'run_job "$1"' _ <"$LOGS/jobs" || true
+cargo test --doc --quiet || rc=$?
+# The database-outage test stops its server, so it runs alone, after
+# everything else: the two targets' at once, as they stop different servers.
+outage="${bin[crash]} --ignored --exact mariadb_stopped_mid_import_then_rerun_completes"
+printf 'mariadb\toutage\t%s\npostgres\toutage\t%s\n' "$outage" "$outage" |
+    xargs -P 2 -d '\n' -n 1 bash -c 'run_job "$1"' _ || true
+
+# Every job's code: a job without one did not end.
+failed=()
+while IFS=$'\t' read -r target name _; do
+    code=missing
+    [ -f "$LOGS/$target.$name.rc" ] && read -r code _ <"$LOGS/$target.$name.rc"
+    [ "$code" = 0 ] || failed+=("$target.$name")
+done < <(cat "$LOGS/jobs"; printf 'mariadb\toutage\npostgres\toutage\n')
+for f in "$LOGS"/*.log; do
+    echo
+    echo "== $(basename "$f" .log)"
+    cat "$f"
+done
+if [ "${#failed[@]}" -gt 0 ] || [ "$rc" != 0 ]; then
+    for f in ${failed[@]+"${failed[@]}"}; do
+        echo
+        echo "== FAILED: $f (its output again)"
+        cat "$LOGS/$f.log"
     done
-    exit "$pg_rc"
-) >"$PG_LOG" 2>&1 &
-pg_pid=$!
-cargo test || rc=$?
-pg_rc=0
-wait "$pg_pid" || pg_rc=$?
-echo
-echo "== the suites against PostgreSQL (run beside the ones above)"
-cat "$PG_LOG"
-[ "$rc" = 0 ] && rc="$pg_rc"
-# The database-outage test stops the shared server, so it runs alone, after
-# everything else, once per target.
-if [ "$rc" = 0 ]; then
-    "${bin[crash]}" "${outage[@]}" || rc=$?
+    echo "test.sh: failed: ${failed[*]:-doc tests}" >&2
+    exit 1
 fi
-if [ "$rc" = 0 ]; then
-    KMDB_TEST_TARGET=postgres "${bin[crash]}" "${outage[@]}" || rc=$?
-fi
-exit "$rc"
+echo "test.sh: every suite passed"
