@@ -102,17 +102,18 @@ done
     printf '%s\t%s\t%s\n' "$target" "$name" "${bin[$name]}"
 done >"$LOGS/jobs"
 
-# run_job "TARGET<TAB>NAME<TAB>BINARY [ARGS...]": one suite, its output in
-# $LOGS/TARGET.NAME.log, its exit code and seconds in .rc.
+# run_job "TARGET<TAB>NAME<TAB>BINARY[<TAB>ARGS]": one suite, its output in
+# $LOGS/TARGET.NAME.log, its exit code and seconds in .rc. ARGS are words
+# split on spaces (test names and flags); BINARY may hold any character.
 run_job() {
-    local target name cmd t0 rc=0 secs
-    IFS=$'\t' read -r target name cmd <<<"$1"
+    local target name binary args t0 rc=0 secs
+    IFS=$'\t' read -r target name binary args <<<"$1"
     t0="$EPOCHREALTIME"
-    # shellcheck disable=SC2086 # cmd: the binary and its arguments
+    # shellcheck disable=SC2086 # args: words on purpose
     if [ "$target" = postgres ]; then
-        KMDB_TEST_TARGET=postgres $cmd >"$LOGS/$target.$name.log" 2>&1 || rc=$?
+        KMDB_TEST_TARGET=postgres "$binary" $args >"$LOGS/$target.$name.log" 2>&1 || rc=$?
     else
-        $cmd >"$LOGS/$target.$name.log" 2>&1 || rc=$?
+        "$binary" $args >"$LOGS/$target.$name.log" 2>&1 || rc=$?
     fi
     secs="$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')"
     echo "$rc $secs" >"$LOGS/$target.$name.rc"
@@ -126,8 +127,8 @@ xargs -P "$JOBS" -d '\n' -n 1 bash -c 'run_job "$1"' _ <"$LOGS/jobs" || true
 cargo test --doc --quiet || rc=$?
 # The database-outage test stops its server, so it runs alone, after
 # everything else: the two targets' at once, as they stop different servers.
-outage="${bin[crash]} --ignored --exact mariadb_stopped_mid_import_then_rerun_completes"
-printf 'mariadb\toutage\t%s\npostgres\toutage\t%s\n' "$outage" "$outage" |
+outage="--ignored --exact mariadb_stopped_mid_import_then_rerun_completes"
+printf '%s\toutage\t%s\t%s\n' mariadb "${bin[crash]}" "$outage" postgres "${bin[crash]}" "$outage" |
     xargs -P 2 -d '\n' -n 1 bash -c 'run_job "$1"' _ || true
 
 # Every job's code: a job without one did not end.
