@@ -650,6 +650,24 @@ fn dev_db(action: &str) {
     );
 }
 
+/// Whether an import with the work directory `work` has written a batch
+/// file (in its run's directory under `tsv/`).
+fn has_batch_file(work: &Path) -> bool {
+    fn any_tsv(dir: &Path) -> bool {
+        std::fs::read_dir(dir).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    any_tsv(&p)
+                } else {
+                    p.extension().is_some_and(|x| x == "tsv")
+                }
+            })
+        })
+    }
+    any_tsv(&work.join("tsv"))
+}
+
 /// Starts the server again however the test ends.
 struct RestartOnDrop;
 
@@ -666,8 +684,7 @@ impl Drop for RestartOnDrop {
 fn mariadb_stopped_mid_import_then_rerun_completes() {
     let s = Scratch::new();
     let export = Export::generate(&s, "export", 150_000, 13, "2MB");
-    let (reference, clean) =
-        clean_run(prepared_db(&unique("crash_outage_a"), &s), &s, &export, "a");
+    let (reference, _) = clean_run(prepared_db(&unique("crash_outage_a"), &s), &s, &export, "a");
 
     // The script must drive the server the tests use, and no other.
     let script_url = Command::new(dev_db_script()).arg("url").output().unwrap();
@@ -689,12 +706,22 @@ fn mariadb_stopped_mid_import_then_rerun_completes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(clean.mul_f64(0.5));
+    // Mid-import: once its first batch file is written (not after a share
+    // of the clean run's time, which the other outage test, running at the
+    // same time, makes unreliable).
     let restart = RestartOnDrop;
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the import finished before the server could be stopped"
-    );
+    let started = Instant::now();
+    while !has_batch_file(&s.join("b-work")) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import finished before the server could be stopped"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no batch file after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let stopped_at = Instant::now();
     dev_db("stop");
     // kmdb must notice and exit, not hang.
