@@ -145,10 +145,19 @@ init_datadir() {
     rm -rf "$DATA"
     mkdir -p "$DATA"
     : >"$LOG"
+    # mariadb-install-db passes its options on unquoted, so it cannot take a
+    # path with a space: it gets the settings through a link to $DIR from
+    # a directory of its own whose path has none.
+    local via cnf
+    via="$(mktemp -d)"
+    ln -s "$DIR" "$via/d"
+    cnf="$(cat "$CNF")"
+    printf '%s\n' "${cnf//"$DIR"/"$via/d"}" >"$via/my.cnf"
     # root@localhost authenticates by unix socket only; no test db.
-    mariadb-install-db --defaults-file="$CNF" --user=root \
+    mariadb-install-db --defaults-file="$via/my.cnf" --user=root \
         --auth-root-authentication-method=socket --skip-test-db >"$DIR/install-db.log" 2>&1 ||
-        { cat "$DIR/install-db.log" >&2; rm -rf "$DATA"; die "mariadb-install-db failed"; }
+        { cat "$DIR/install-db.log" >&2; rm -rf "$DATA" "$via"; die "mariadb-install-db failed"; }
+    rm -rf "$via"
 }
 
 create_db_and_user() {
