@@ -127,7 +127,7 @@ fn prune_removes_the_rows_before_the_day_and_only_with_yes() {
     }
     // The rows from the day on are untouched: their ids and times.
     let fingerprint = |db: &TestDb| {
-        db.query_string(&format!(
+        db.query_digest(&format!(
             "SELECT COALESCE(SUM(CRC32(CONCAT_WS('|', id, t))),0) FROM events \
              WHERE t >= '{day} 00:00:00'"
         ))

@@ -79,7 +79,7 @@ fn digest(db: &TestDb) -> BTreeMap<String, String> {
              WHERE table_schema = DATABASE()",
         ),
     ] {
-        d.insert(name.into(), db.query_string(sql));
+        d.insert(name.into(), db.query_digest(sql));
     }
     d
 }
