@@ -653,19 +653,9 @@ fn dev_db(action: &str) {
 /// Whether an import with the work directory `work` has written a batch
 /// file (in its run's directory under `tsv/`).
 fn has_batch_file(work: &Path) -> bool {
-    fn any_tsv(dir: &Path) -> bool {
-        std::fs::read_dir(dir).is_ok_and(|d| {
-            d.flatten().any(|e| {
-                let p = e.path();
-                if p.is_dir() {
-                    any_tsv(&p)
-                } else {
-                    p.extension().is_some_and(|x| x == "tsv")
-                }
-            })
-        })
-    }
-    any_tsv(&work.join("tsv"))
+    files_under(&work.join("tsv"))
+        .iter()
+        .any(|p| p.extension().is_some_and(|x| x == "tsv"))
 }
 
 /// Starts the server again however the test ends.

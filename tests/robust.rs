@@ -706,22 +706,6 @@ fn a_failed_start_leaves_no_state_file() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 fn rejects_files(work: &Path) -> Vec<PathBuf> {
     files_under(work)
         .into_iter()
