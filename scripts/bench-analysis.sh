@@ -111,8 +111,9 @@ else
     "$KMDB" import "$EXPORT" --state "$BENCH/analysis-state.sqlite" --work-dir "$BENCH/analysis-work" -q >"$RUN/import.out"
     rm -rf "$BENCH/analysis-work"
     touch "$MARK"
-    # Right after a bulk import InnoDB is still busy with it (the one funnel
-    # took twice as long in such a run as on the same database later).
+    # Measured right after the bulk import, the reads ran slower (the one
+    # funnel took twice as long as on the same database later; the cause
+    # was not looked into): the section says so.
     IMPORTED="imported by this run, just before the rounds: the server may still be busy with the import, so the figures run slow"
 fi
 EVENTS="$(sql -N -B -e 'SELECT COUNT(*) FROM events')"
